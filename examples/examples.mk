@@ -1,0 +1,1 @@
+# examples/examples.mk — example programs.

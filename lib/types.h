@@ -1,0 +1,172 @@
+/* types.h — every core structure of poolmalloc, and the tunables.
+ *
+ * Address space (see docs/design.md, "Memory layout"):
+ *
+ *   chunk = 1 MiB, aligned.  Every chunk we own is either an ARENA or holds
+ *   the user pointer of a LARGE block; pagemap.c keeps 2 bits per chunk.
+ *
+ *   arena (one chunk, 64 slots of 16 KiB)
+ *   +--------+--------+--------+--------+-----------------+--------+
+ *   | slot 0 | slot 1 | slot 2 | slot 3 |       ...       | slot 63|
+ *   | header | pool A | pool B (3 slots, medium class)     |  free  |
+ *   +--------+--------+--------------------------+--------+--------+
+ *    pm_arena_t: masks, list links, pools[64] descriptors (one per slot;
+ *    a multi-slot pool's later descriptors point back to its head).
+ *
+ *   pool (1..32 slots, blocks of one size class, no per-block header)
+ *   +-------+-------+-------+-------+---------------------+-----+
+ *   | block | block | block | block |  never used (bump)  |waste|
+ *   +-------+-------+-------+-------+---------------------+-----+
+ *   start                           bump                  end
+ *
+ *   block while free: word 0 = next free block, word 1 = canary
+ *   (address ^ pmi_secret) so that a second free is recognised.
+ *
+ *   large block (own mapping, base chunk-aligned unless alignment >= 1 MiB)
+ *   +-------------+------------------------------------------+
+ *   | pm_large_t  |  user data (page-rounded, usable_size)   |
+ *   +-------------+------------------------------------------+
+ *   base          user = base + max(page, alignment)
+ *
+ * Invariants (checked by the *_is_valid walkers at PM_DEBUG >= 3):
+ *   pool:  nused + |free| + |local_free| + (end - bump) / block_size
+ *            + (blocks freed remotely, not yet drained) == capacity
+ *          full == 1  <=>  the pool is unlinked from its heap's class list
+ *                          because free == local_free == NULL and bump == end
+ *          heap == NULL <=> the pool's slots are free in its arena
+ *   arena: nfree == popcount(free_mask); dirty_mask is a subset of free_mask
+ *          the arena sits on arena bucket nfree (fullest arenas first)
+ *   heap:  pools[c] is the head of class c's list of non-full pools, or
+ *          &pmi_pool_empty; it is written only by its owning thread (or by
+ *          whoever holds it off every list while abandoned).
+ */
+#ifndef PM_TYPES_H
+#define PM_TYPES_H
+
+#include "config.h"
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- Main tunable settings --------------------------------------------- */
+#define PM_CHUNK_SHIFT 20                       /* arenas are 1 MiB, as obmalloc's */
+#define PM_CHUNK_SIZE ((size_t)1 << PM_CHUNK_SHIFT)
+#define PM_CHUNK_MASK (PM_CHUNK_SIZE - 1)
+
+#define PM_SLOT_SHIFT 14                        /* 16 KiB: obmalloc's pool size */
+#define PM_SLOT_SIZE ((size_t)1 << PM_SLOT_SHIFT)
+#define PM_ARENA_SLOTS (PM_CHUNK_SIZE / PM_SLOT_SIZE)   /* 64 */
+#define PM_ARENA_FIRST_SLOT 1                   /* slot 0 holds pm_arena_t */
+#define PM_POOL_MAX_SLOTS 32                    /* 512 KiB: the largest pool */
+
+#define PM_ALIGN 16                             /* glibc's malloc alignment */
+#define PM_SMALL_MAX 512                        /* obmalloc's SMALL_REQUEST_THRESHOLD */
+#define PM_NSMALL (PM_SMALL_MAX / PM_ALIGN + 1) /* classes 0..32, class 0 = malloc(0) */
+#define PM_MEDIUM_STEPS 8                       /* classes per doubling: <= 12.5% waste */
+#define PM_MEDIUM_MAX ((size_t)128 << 10)       /* above this: own mapping (docs/design.md) */
+#define PM_NMEDIUM (8 * PM_MEDIUM_STEPS)        /* 512 -> 128 KiB is 8 doublings */
+#define PM_NCLASSES (PM_NSMALL + PM_NMEDIUM)    /* 97 */
+
+#define PM_PAGE_SIZE ((size_t)4096)             /* checked against sysconf at init */
+#define PM_VA_BITS 47                           /* x86-64/aarch64 user address space */
+#define PM_NCHUNKS ((size_t)1 << (PM_VA_BITS - PM_CHUNK_SHIFT))
+
+#define PM_EXTEND_BYTES 4096      /* carve free lists a page at a time (RSS) */
+#define PM_HOUSEKEEP_EVERY 64     /* slow-path calls between housekeeping */
+#define PM_LARGE_CACHE_SLOTS 16   /* freed large mappings kept for reuse */
+
+#if PM_SMALL_MAX % PM_ALIGN != 0 || PM_ARENA_SLOTS != 64
+#error "the arena free mask is one uint64_t and small classes are 16 bytes apart"
+#endif
+_Static_assert(PM_MEDIUM_MAX == (size_t)PM_SMALL_MAX << (PM_NMEDIUM / PM_MEDIUM_STEPS),
+               "medium classes must end exactly at PM_MEDIUM_MAX");
+_Static_assert(PM_MEDIUM_MAX * 4 <= PM_POOL_MAX_SLOTS * PM_SLOT_SIZE,
+               "the largest pool must hold at least four of the largest medium blocks");
+_Static_assert(PM_POOL_MAX_SLOTS < PM_ARENA_SLOTS - PM_ARENA_FIRST_SLOT, "pool wider than an arena");
+_Static_assert(PM_DEBUG >= 0 && PM_DEBUG <= 3, "PM_DEBUG is 0..3");
+_Static_assert(PM_GC == 0 || PM_GC == 1, "PM_GC is 0 or 1");
+
+static const bool pm_config_debug = PM_DEBUG > 0;
+
+/* ---- Blocks ------------------------------------------------------------ */
+typedef struct pm_block_s {
+  struct pm_block_s *next;  /* next free block                        */
+  uintptr_t canary;         /* address ^ pmi_secret while free, else 0 */
+} pm_block_t;
+
+struct pm_heap_s;
+
+/* ---- Pools ------------------------------------------------------------- */
+/* One descriptor per arena slot, in the arena header.  The fields the fast
+ * paths touch come first and share one cache line. */
+typedef struct pm_pool_s {
+  pm_block_t *free;             /* malloc pops here (owner only)          */
+  pm_block_t *local_free;       /* free pushes here (owner only)          */
+  struct pm_heap_s *heap;       /* owner; NULL while free in the arena    */
+  char *start;                  /* first block                            */
+  uint64_t recip;               /* ceil(2^40 / block_size)                */
+  uint32_t nused;               /* blocks out and not locally freed       */
+  uint32_t block_size;          /* bytes per block                        */
+  uint32_t capacity;            /* blocks in the pool                     */
+  uint8_t full;                 /* unlinked: nothing left to hand out     */
+  uint8_t free_is_zero;         /* blocks on `free` are zero past word 0  */
+  uint8_t cls;                  /* size class                             */
+  uint8_t head_offset;          /* descriptors back to the pool head      */
+  uint8_t pad0_[8];
+  /* ---- second line: slow-path state ---- */
+  char *bump;                   /* next never-used block                  */
+  char *end;                    /* start + capacity * block_size          */
+  struct pm_pool_s *next;       /* heap's class list                      */
+  struct pm_pool_s *prev;
+  uint8_t nslots;               /* slots spanned (head only)              */
+  uint8_t bump_is_zero;         /* [bump, end) is known to be zero        */
+  uint8_t in_list;              /* linked on heap->pools[cls]             */
+  uint8_t pad1_[64 - 4 * 8 - 3];
+} pm_pool_t;
+_Static_assert(sizeof(pm_pool_t) == 128, "pool descriptors are two cache lines");
+
+/* ---- Arenas ------------------------------------------------------------ */
+#define PM_ARENA_MAGIC 0x706d6172656e6121ULL   /* "pmarena!" */
+typedef struct pm_arena_s {
+  uint64_t magic;
+  uint64_t free_mask;           /* bit i: slot i belongs to no pool       */
+  uint64_t dirty_mask;          /* free slots whose pages may be resident */
+  uint64_t dirty_since_ns;      /* when dirty_mask became non-zero         */
+  uint32_t nfree;               /* popcount(free_mask)                    */
+  uint32_t bucket;              /* the list the arena is on               */
+  struct pm_arena_s *next;      /* bucket list (fullest arenas first)     */
+  struct pm_arena_s *prev;
+  struct pm_arena_s *all_next;  /* every arena, for stats and decay       */
+  struct pm_arena_s *all_prev;
+  char pad_[128 - 4 * 8 - 2 * 4 - 4 * 8];
+  pm_pool_t pools[PM_ARENA_SLOTS];
+} pm_arena_t;
+_Static_assert(sizeof(pm_arena_t) <= PM_SLOT_SIZE, "arena header must fit in slot 0");
+
+/* ---- Large blocks ------------------------------------------------------ */
+typedef struct pm_large_s {
+  uint64_t magic;               /* PM_LARGE_MAGIC ^ (uintptr_t)user       */
+  void *user;                   /* the pointer the program holds          */
+  char *map_base;               /* start of the mapping                   */
+  size_t map_size;              /* bytes mapped                           */
+  size_t usable;                /* bytes writable from user               */
+  size_t alignment;             /* requested alignment (>= PM_ALIGN)       */
+  uint32_t live;                /* 1 until freed                          */
+} pm_large_t;
+#define PM_LARGE_MAGIC 0x706d6c6172676521ULL   /* "pmlarge!" */
+
+/* ---- Heaps ------------------------------------------------------------- */
+typedef enum { PM_HEAP_ACTIVE = 1, PM_HEAP_ABANDONED = 2, PM_HEAP_UNUSED = 3 } pm_heap_state_t;
+
+typedef struct pm_heap_s {
+  pm_pool_t *pools[PM_NCLASSES];        /* class list heads (fast path)      */
+  _Atomic(pm_block_t *) remote;         /* blocks freed by other threads     */
+  uint32_t tick;                        /* slow-path calls, for housekeeping */
+  uint32_t state;                       /* pm_heap_state_t                   */
+  size_t npools;                        /* pools owned                       */
+  struct pm_heap_s *all_next;           /* registry of every heap            */
+  struct pm_heap_s *list_next;          /* abandoned or unused list          */
+} pm_heap_t;
+
+#endif /* PM_TYPES_H */

@@ -1,0 +1,1 @@
+# tests/gc/gc-tests.mk — tests of the GC object layer.

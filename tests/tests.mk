@@ -1,0 +1,1 @@
+# tests/tests.mk — the allocator test suite (make check).

@@ -1,0 +1,1 @@
+# tools/tools.mk — installed wrappers and helper scripts.
