@@ -167,8 +167,10 @@ PM_INTERNAL void *pmi_realloc(void *p, size_t size);
 PM_INTERNAL void *pmi_aligned(size_t alignment, size_t size);
 PM_INTERNAL size_t pmi_usable_size(const void *p);
 
-/* ---- foreign.c part of alloc.c: pointers that are not ours --------------- */
+/* ---- foreign.c: pointers that are not ours ------------------------------ */
+/* Hands p to libc (POOLMALLOC_FOREIGN_FREE=1) or reports it and aborts. */
 PM_INTERNAL void pmi_foreign_free(void *p);
+/* libc's usable size of p, or SIZE_MAX when foreign pointers are not allowed. */
 PM_INTERNAL size_t pmi_foreign_usable_size(const void *p);
 
 /* ---- stats.c: counters and reports --------------------------------------- */

@@ -34,7 +34,8 @@
  *          full == 1  <=>  the pool is unlinked from its heap's class list
  *                          because free == local_free == NULL and bump == end
  *          heap == NULL <=> the pool's slots are free in its arena
- *   arena: nfree == popcount(free_mask); dirty_mask is a subset of free_mask
+ *   arena: nfree == popcount(free_mask); dirty_mask and zero_mask are
+ *          disjoint subsets of free_mask
  *          the arena sits on arena bucket nfree (fullest arenas first)
  *   heap:  pools[c] is the head of class c's list of non-full pools, or
  *          &pmi_pool_empty; it is written only by its owning thread (or by
@@ -76,7 +77,7 @@
 #define PM_HOUSEKEEP_EVERY 64     /* slow-path calls between housekeeping */
 #define PM_LARGE_CACHE_SLOTS 16   /* freed large mappings kept for reuse */
 
-#if PM_SMALL_MAX % PM_ALIGN != 0 || PM_ARENA_SLOTS != 64
+#if PM_SMALL_MAX % PM_ALIGN != 0 || PM_CHUNK_SHIFT - PM_SLOT_SHIFT != 6
 #error "the arena free mask is one uint64_t and small classes are 16 bytes apart"
 #endif
 _Static_assert(PM_MEDIUM_MAX == (size_t)PM_SMALL_MAX << (PM_NMEDIUM / PM_MEDIUM_STEPS),
@@ -132,6 +133,7 @@ typedef struct pm_arena_s {
   uint64_t magic;
   uint64_t free_mask;           /* bit i: slot i belongs to no pool       */
   uint64_t dirty_mask;          /* free slots whose pages may be resident */
+  uint64_t zero_mask;           /* free slots known to read as zero       */
   uint64_t dirty_since_ns;      /* when dirty_mask became non-zero         */
   uint32_t nfree;               /* popcount(free_mask)                    */
   uint32_t bucket;              /* the list the arena is on               */
@@ -139,7 +141,7 @@ typedef struct pm_arena_s {
   struct pm_arena_s *prev;
   struct pm_arena_s *all_next;  /* every arena, for stats and decay       */
   struct pm_arena_s *all_prev;
-  char pad_[128 - 4 * 8 - 2 * 4 - 4 * 8];
+  char pad_[128 - 5 * 8 - 2 * 4 - 4 * 8];
   pm_pool_t pools[PM_ARENA_SLOTS];
 } pm_arena_t;
 _Static_assert(sizeof(pm_arena_t) <= PM_SLOT_SIZE, "arena header must fit in slot 0");

@@ -1,0 +1,270 @@
+/* alloc.c — the public entry points: malloc, free and the rest of the family.
+ *
+ * Fast paths only.  malloc of a small block is: one TLS load, a shift, two
+ * loads and a pop; free is one pagemap load, the pool descriptor by masking,
+ * three checks (owner, block start, canary) and a push.  Everything else
+ * tail-calls out of line: pool.c (refill), heap.c (remote frees), large.c.
+ * Each function is defined once as hidden pmi_* (for internal callers such as
+ * the GC layer) with an exported pm_* alias; override.c includes this file
+ * to add the libc names (aliases must live in the defining unit).
+ * Never calls malloc; errno is set only on failure.
+ */
+#define _GNU_SOURCE 1
+#include "os.h"
+#include "sizeclass.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define PM_PUBLIC(name, impl) extern __typeof__(impl) name __attribute__((alias(#impl), visibility("default")))
+
+/* ---- Debug fills (PM_DEBUG >= 1; mimalloc's 0xD0/0xDF) ------------------- */
+#define PM_FILL_ALLOC 0xD0
+#define PM_FILL_FREE 0xDF
+static void alloc_debug_fill(void *p, size_t size, int pattern, size_t skip) {
+  if (size > skip) memset((char *)p + skip, pattern, size - skip);
+}
+
+/* ---- Misuse ------------------------------------------------------------- */
+PM_NOINLINE PM_COLD PM_NORETURN static void alloc_invalid(const char *what, const void *p, unsigned kind) {
+  if (kind == PM_CHUNK_FOREIGN) pmi_fatal("invalid %s of %p (not allocated by poolmalloc)", what, p);
+  pmi_fatal("invalid %s of %p (not the start of a block)", what, p);
+}
+
+/* The pool of arena pointer p after checking that p is a live block in it;
+ * aborts with a diagnostic for the operation `what` otherwise. */
+static pm_pool_t *alloc_checked_pool(const void *p, const char *what) {
+  pm_pool_t *pool = pmi_arena_pool_of(p);
+  pm_heap_t *owner = atomic_load_explicit((_Atomic(pm_heap_t *) *)&pool->heap, memory_order_acquire);
+  if (owner == NULL) alloc_invalid(what, p, PM_CHUNK_FOREIGN);
+  if (!pmi_pool_is_block(pool, p)) alloc_invalid(what, p, PM_CHUNK_ARENA);
+  if (((const pm_block_t *)p)->canary == pmi_canary(p)) pmi_fatal("double %s of %p", what, p);
+  return pool;
+}
+
+/* ---- malloc -------------------------------------------------------------- */
+PM_INLINE void *alloc_from_class(pm_heap_t *h, unsigned cls) {
+  pm_pool_t *pool = h->pools[cls];
+  pm_block_t *b = pool->free;
+  if (pm_unlikely(b == NULL)) return pmi_pool_malloc_slow(h, cls);
+  pool->free = b->next;
+  b->canary = 0;
+  pool->nused++;
+  return b;
+}
+
+PM_NOINLINE static void *alloc_malloc_slow(size_t size) {
+  if (size <= PM_MEDIUM_MAX) return alloc_from_class(pmi_heap_tls, pmi_medium_class(size));
+  return pmi_large_malloc(size, PM_ALIGN, false);
+}
+
+static void *alloc_malloc_debug(size_t size) {
+  void *p = size <= PM_MEDIUM_MAX ? alloc_from_class(pmi_heap_tls, pmi_size_to_class(size))
+                                  : pmi_large_malloc(size, PM_ALIGN, false);
+  if (p != NULL) alloc_debug_fill(p, size, PM_FILL_ALLOC, 0);
+  return p;
+}
+
+void *pmi_malloc(size_t size) {
+  if (PM_DEBUG > 0) return alloc_malloc_debug(size);
+  if (pm_likely(size <= PM_SMALL_MAX)) return alloc_from_class(pmi_heap_tls, pmi_small_class(size));
+  return alloc_malloc_slow(size);
+}
+
+/* ---- free ---------------------------------------------------------------- */
+PM_NOINLINE static void alloc_free_arena_slow(void *p) {
+  pm_pool_t *pool = alloc_checked_pool(p, "free");
+  if (PM_DEBUG > 0) alloc_debug_fill(p, pool->block_size, PM_FILL_FREE, sizeof(pm_block_t));
+  if (pool->heap == pmi_heap_tls) pmi_pool_free_local(pmi_heap_tls, pool, p);
+  else pmi_heap_remote_free(pool->heap, p);
+}
+
+PM_NOINLINE static void alloc_free_other(void *p, unsigned kind) {
+  if (p == NULL) return;
+  if (kind == PM_CHUNK_FOREIGN) {
+    pmi_foreign_free(p);
+    return;
+  }
+  pm_large_t *hdr = pmi_large_header(p, kind);
+  if (hdr == NULL) alloc_invalid("free", p, kind);
+  if (!hdr->live) pmi_fatal("double free of %p", p);
+  pmi_large_free(hdr);
+}
+
+void pmi_free(void *p) {
+  unsigned kind = pmi_pagemap_kind(p);
+  if (pm_unlikely(kind != PM_CHUNK_ARENA)) return alloc_free_other(p, kind);
+  pm_pool_t *pool = pmi_arena_pool_of(p);
+  pm_heap_t *h = pmi_heap_tls;
+  pm_block_t *b = p;
+  if (pm_unlikely(PM_DEBUG > 0 || pool->heap != h || !pmi_pool_is_block(pool, p) || b->canary == pmi_canary(b)))
+    return alloc_free_arena_slow(p);
+  b->next = pool->local_free;
+  b->canary = pmi_canary(b);
+  pool->local_free = b;
+  if (pm_unlikely(--pool->nused == 0 || pool->full)) pmi_pool_free_event(h, pool);
+}
+
+/* ---- usable size --------------------------------------------------------- */
+size_t pmi_usable_size(const void *p) {
+  unsigned kind = pmi_pagemap_kind(p);
+  if (kind == PM_CHUNK_ARENA) return alloc_checked_pool(p, "malloc_usable_size")->block_size;
+  if (p == NULL) return 0;
+  if (kind == PM_CHUNK_FOREIGN) {
+    size_t n = pmi_foreign_usable_size(p);
+    if (n == SIZE_MAX) alloc_invalid("malloc_usable_size", p, kind);
+    return n;
+  }
+  pm_large_t *hdr = pmi_large_header(p, kind);
+  if (hdr == NULL || !hdr->live) alloc_invalid("malloc_usable_size", p, kind);
+  return hdr->usable;
+}
+
+/* ---- calloc -------------------------------------------------------------- */
+void *pmi_calloc(size_t count, size_t size) {
+  size_t total;
+  if (pm_unlikely(__builtin_mul_overflow(count, size, &total))) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (total > PM_MEDIUM_MAX) return pmi_large_malloc(total, PM_ALIGN, true);
+  pm_block_t *b = pmi_malloc(total);
+  if (b == NULL) return NULL;
+  if (PM_DEBUG == 0 && pmi_arena_pool_of(b)->free_is_zero) b->next = NULL;   /* fresh: only the link */
+  else memset(b, 0, total);
+  return b;
+}
+
+/* ---- realloc ------------------------------------------------------------- */
+static void *alloc_move(void *p, size_t old_size, size_t size) {
+  void *q = pmi_malloc(size);
+  if (q == NULL) return NULL;
+  memcpy(q, p, old_size < size ? old_size : size);
+  pmi_free(p);
+  return q;
+}
+
+PM_NOINLINE static void *alloc_realloc_other(void *p, size_t size, unsigned kind) {
+  if (kind == PM_CHUNK_FOREIGN) {
+    size_t old = pmi_foreign_usable_size(p);
+    if (old == SIZE_MAX) alloc_invalid("realloc", p, kind);
+    void *q = pmi_malloc(size);
+    if (q == NULL) return NULL;
+    memcpy(q, p, old < size ? old : size);
+    pmi_foreign_free(p);
+    return q;
+  }
+  pm_large_t *hdr = pmi_large_header(p, kind);
+  if (hdr == NULL) alloc_invalid("realloc", p, kind);
+  if (!hdr->live) pmi_fatal("double realloc of %p", p);
+  if (size > PM_MEDIUM_MAX) return pmi_large_realloc(hdr, size);
+  return alloc_move(p, hdr->usable, size);
+}
+
+void *pmi_realloc(void *p, size_t size) {
+  if (p == NULL) return pmi_malloc(size);
+  if (size == 0) {                       /* glibc: free and return NULL */
+    pmi_free(p);
+    return NULL;
+  }
+  unsigned kind = pmi_pagemap_kind(p);
+  if (pm_unlikely(kind != PM_CHUNK_ARENA)) return alloc_realloc_other(p, size, kind);
+  size_t block_size = alloc_checked_pool(p, "realloc")->block_size;
+  if (size <= block_size && (size > block_size / 2 || block_size <= 64)) return p;   /* in place */
+  return alloc_move(p, block_size, size);
+}
+
+static void *pmi_reallocarray(void *p, size_t count, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(count, size, &total)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return pmi_realloc(p, total);
+}
+
+/* ---- Aligned allocation -------------------------------------------------- */
+/* alignment: a power of two.  Up to the slot size, a class whose block size
+ * is a multiple of the alignment gives aligned blocks for free, because
+ * pools start on slot boundaries (docs/design.md, "Alignment"). */
+void *pmi_aligned(size_t alignment, size_t size) {
+  if (alignment <= PM_ALIGN) return pmi_malloc(size);
+  if (alignment <= PM_SLOT_SIZE && size <= PM_MEDIUM_MAX) {
+    size_t rounded = pm_align_up(size == 0 ? 1 : size, alignment);
+    if (rounded <= PM_MEDIUM_MAX) return pmi_malloc(rounded);
+  }
+  return pmi_large_malloc(size, alignment, false);
+}
+
+static int pmi_posix_memalign(void **out, size_t alignment, size_t size) {
+  if (!pm_is_pow2(alignment) || alignment % sizeof(void *) != 0) return EINVAL;
+  void *p = pmi_aligned(alignment, size);
+  if (p == NULL) return ENOMEM;
+  *out = p;
+  return 0;
+}
+
+static void *pmi_aligned_alloc(size_t alignment, size_t size) {
+  if (!pm_is_pow2(alignment)) {
+    errno = EINVAL;
+    return NULL;
+  }
+  return pmi_aligned(alignment, size);
+}
+
+static void *pmi_memalign(size_t alignment, size_t size) {
+  if (alignment > ((size_t)1 << 62)) {     /* glibc: EINVAL past SIZE_MAX/2+1 */
+    errno = EINVAL;
+    return NULL;
+  }
+  if (!pm_is_pow2(alignment)) alignment = alignment <= 1 ? 1 : (size_t)2 << pm_log2(alignment - 1);
+  return pmi_aligned(alignment, size);
+}
+
+static void *pmi_valloc(size_t size) { return pmi_aligned(PM_PAGE_SIZE, size); }
+
+static void *pmi_pvalloc(size_t size) {
+  if (size > PTRDIFF_MAX) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return pmi_aligned(PM_PAGE_SIZE, size == 0 ? PM_PAGE_SIZE : pm_align_up(size, PM_PAGE_SIZE));
+}
+
+/* ---- C23 sized frees ------------------------------------------------------ */
+static void alloc_check_size(void *p, size_t size) {
+  size_t usable = pmi_usable_size(p);
+  if (size > usable) pmi_fatal("free_sized of %p with size %zu but the block holds %zu bytes", p, size, usable);
+}
+
+static void pmi_free_sized(void *p, size_t size) {
+  if (p == NULL) return;
+  alloc_check_size(p, size);
+  pmi_free(p);
+}
+
+static void pmi_free_aligned_sized(void *p, size_t alignment, size_t size) {
+  if (p == NULL) return;
+  if (!pm_is_pow2(alignment) || (uintptr_t)p % alignment != 0)
+    pmi_fatal("free_aligned_sized of %p with alignment %zu it does not have", p, alignment);
+  alloc_check_size(p, size);
+  pmi_free(p);
+}
+
+static int pmi_malloc_trim(size_t pad) { return pmi_heap_trim() ? 1 : 0; }
+
+/* ---- The pm_* names ------------------------------------------------------- */
+PM_PUBLIC(pm_malloc, pmi_malloc);
+PM_PUBLIC(pm_free, pmi_free);
+PM_PUBLIC(pm_calloc, pmi_calloc);
+PM_PUBLIC(pm_realloc, pmi_realloc);
+PM_PUBLIC(pm_reallocarray, pmi_reallocarray);
+PM_PUBLIC(pm_free_sized, pmi_free_sized);
+PM_PUBLIC(pm_free_aligned_sized, pmi_free_aligned_sized);
+PM_PUBLIC(pm_posix_memalign, pmi_posix_memalign);
+PM_PUBLIC(pm_aligned_alloc, pmi_aligned_alloc);
+PM_PUBLIC(pm_memalign, pmi_memalign);
+PM_PUBLIC(pm_valloc, pmi_valloc);
+PM_PUBLIC(pm_pvalloc, pmi_pvalloc);
+PM_PUBLIC(pm_malloc_usable_size, pmi_usable_size);
+PM_PUBLIC(pm_malloc_trim, pmi_malloc_trim);

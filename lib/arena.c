@@ -1,0 +1,237 @@
+/* arena.c — carving 1 MiB arenas into pools, and giving memory back.
+ *
+ * Owns every pm_arena_t and the arena lock.  Heaps take pools from here
+ * (pmi_arena_pool_alloc) and return them when empty (pmi_arena_pool_free);
+ * nothing here runs on a fast path.
+ *
+ * Fullest first (obmalloc's usable_arenas / nfp2lasta): arenas sit on
+ * bucket[nfree]; a pool is carved from the arena with the fewest free slots
+ * that has a long enough run, so lightly used arenas drain and can go back.
+ *
+ * Slot states inside an arena (free_mask, dirty_mask, zero_mask):
+ *
+ *   in a pool --pool freed--> free+dirty --decay/trim: DONTNEED--> free+zero
+ *       ^                         |         (MADV_FREE: free, not zero)
+ *       +------pool carved--------+-------------------------------+
+ *
+ * An arena whose 63 slots are all free is unmapped once it has been so for
+ * the decay delay (POOLMALLOC_DECAY_MS), or at once by malloc_trim.
+ * Invariants: see types.h; pmi_arena_is_valid checks them.
+ */
+#include "os.h"
+
+#include <pthread.h>
+
+#define ARENA_ALL_SLOTS (~(uint64_t)0 << PM_ARENA_FIRST_SLOT)
+#define ARENA_USABLE_SLOTS (PM_ARENA_SLOTS - PM_ARENA_FIRST_SLOT)
+
+static struct {
+  pthread_mutex_t lock;
+  pm_arena_t *bucket[PM_ARENA_SLOTS];   /* by nfree; bucket[0] = full arenas */
+  pm_arena_t *all;                      /* every arena                       */
+  size_t narenas;
+  uint64_t next_decay_ns;               /* no dirty arena is older before    */
+} arenas = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* ---- Bucket lists ------------------------------------------------------ */
+static void arena_unlink_bucket(pm_arena_t *a) {
+  if (a->prev != NULL) a->prev->next = a->next;
+  else arenas.bucket[a->bucket] = a->next;
+  if (a->next != NULL) a->next->prev = a->prev;
+  a->next = a->prev = NULL;
+}
+
+static void arena_link_bucket(pm_arena_t *a) {
+  a->bucket = a->nfree;
+  a->prev = NULL;
+  a->next = arenas.bucket[a->bucket];
+  if (a->next != NULL) a->next->prev = a;
+  arenas.bucket[a->bucket] = a;
+}
+
+static void arena_set_free_mask_locked(pm_arena_t *a, uint64_t free_mask) {
+  arena_unlink_bucket(a);
+  a->free_mask = free_mask;
+  a->nfree = (uint32_t)__builtin_popcountll(free_mask);
+  arena_link_bucket(a);
+}
+
+/* ---- Creating and destroying arenas ----------------------------------- */
+static pm_arena_t *arena_create_locked(void) {
+  pm_arena_t *a = pmi_os_map(PM_CHUNK_SIZE, PM_CHUNK_SIZE);
+  if (a == NULL) return NULL;
+  pmi_os_name(a, PM_CHUNK_SIZE, "poolmalloc arena");
+  a->magic = PM_ARENA_MAGIC;
+  a->free_mask = ARENA_ALL_SLOTS;
+  a->zero_mask = ARENA_ALL_SLOTS;
+  a->nfree = ARENA_USABLE_SLOTS;
+  arena_link_bucket(a);
+  a->all_next = arenas.all;
+  if (arenas.all != NULL) arenas.all->all_prev = a;
+  arenas.all = a;
+  arenas.narenas++;
+  pmi_stats_mapped((ptrdiff_t)PM_CHUNK_SIZE);
+  pmi_pagemap_set(a, PM_CHUNK_ARENA);
+  return a;
+}
+
+static void arena_destroy_locked(pm_arena_t *a) {
+  arena_unlink_bucket(a);
+  if (a->all_prev != NULL) a->all_prev->all_next = a->all_next;
+  else arenas.all = a->all_next;
+  if (a->all_next != NULL) a->all_next->all_prev = a->all_prev;
+  arenas.narenas--;
+  pmi_pagemap_set(a, PM_CHUNK_FOREIGN);
+  pmi_os_unmap(a, PM_CHUNK_SIZE);
+  pmi_stats_mapped(-(ptrdiff_t)PM_CHUNK_SIZE);
+  atomic_fetch_add_explicit(&pmi_counters.narena_unmaps, 1, memory_order_relaxed);
+}
+
+/* ---- Pools ------------------------------------------------------------- */
+/* Mask of the lowest run of n free slots in free_mask, or 0. */
+static uint64_t arena_find_run(uint64_t free_mask, unsigned n) {
+  uint64_t starts = free_mask;   /* bit i: slots i..i+have-1 all free */
+  for (unsigned have = 1; have < n;) {
+    unsigned step = have < n - have ? have : n - have;
+    starts &= starts >> step;
+    have += step;
+  }
+  if (starts == 0) return 0;
+  unsigned first = (unsigned)__builtin_ctzll(starts);
+  uint64_t run = n == 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1);
+  return run << first;
+}
+
+pm_pool_t *pmi_arena_pool_alloc(pm_heap_t *h, unsigned cls) {
+  const pm_class_info_t *ci = &pmi_class_info[cls];
+  unsigned nslots = ci->nslots;
+  pm_arena_t *a = NULL;
+  uint64_t run = 0;
+  pthread_mutex_lock(&arenas.lock);
+  for (unsigned b = nslots; b < PM_ARENA_SLOTS && run == 0; b++)
+    for (a = arenas.bucket[b]; a != NULL; a = a->next)
+      if ((run = arena_find_run(a->free_mask, nslots)) != 0) break;
+  if (run == 0) {
+    a = arena_create_locked();
+    if (a == NULL) {
+      pthread_mutex_unlock(&arenas.lock);
+      return NULL;
+    }
+    run = arena_find_run(a->free_mask, nslots);
+  }
+  bool zero = (a->zero_mask & run) == run;
+  a->zero_mask &= ~run;
+  a->dirty_mask &= ~run;
+  arena_set_free_mask_locked(a, a->free_mask & ~run);
+  pthread_mutex_unlock(&arenas.lock);
+
+  unsigned slot = (unsigned)__builtin_ctzll(run);
+  pm_pool_t *pool = &a->pools[slot];
+  for (unsigned i = 1; i < nslots; i++) a->pools[slot + i].head_offset = (uint8_t)i;
+  pool->free = pool->local_free = NULL;
+  pool->start = (char *)a + (size_t)slot * PM_SLOT_SIZE;
+  pool->recip = ci->recip;
+  pool->nused = 0;
+  pool->block_size = ci->block_size;
+  pool->capacity = ci->capacity;
+  pool->full = 0;
+  pool->free_is_zero = 0;
+  pool->cls = (uint8_t)cls;
+  pool->head_offset = 0;
+  pool->bump = pool->start;
+  pool->end = pool->start + (size_t)ci->capacity * ci->block_size;
+  pool->next = pool->prev = NULL;
+  pool->nslots = (uint8_t)nslots;
+  pool->bump_is_zero = zero;
+  pool->in_list = 0;
+  atomic_store_explicit((_Atomic(pm_heap_t *) *)&pool->heap, h, memory_order_release);
+  return pool;
+}
+
+void pmi_arena_pool_free(pm_pool_t *pool) {
+  pm_arena_t *a = pmi_arena_of(pool);
+  unsigned slot = (unsigned)(pool - a->pools);
+  uint64_t run = (pool->nslots == 64 ? ~(uint64_t)0 : (((uint64_t)1 << pool->nslots) - 1)) << slot;
+  pool->heap = NULL;
+  uint64_t now = pmi_os_now_ns();
+  pthread_mutex_lock(&arenas.lock);
+  pm_assert((a->free_mask & run) == 0);
+  if (a->dirty_mask == 0) a->dirty_since_ns = now;
+  a->dirty_mask |= run;
+  arena_set_free_mask_locked(a, a->free_mask | run);
+  pthread_mutex_unlock(&arenas.lock);
+  if (now >= arenas.next_decay_ns) pmi_arena_decay(now, false);
+}
+
+/* ---- Decay: giving memory back to the OS ------------------------------ */
+static bool arena_purge_locked(pm_arena_t *a) {
+  uint64_t dirty = a->dirty_mask;
+  bool released = false;
+  while (dirty != 0) {
+    unsigned first = (unsigned)__builtin_ctzll(dirty);
+    unsigned len = (unsigned)__builtin_ctzll(~(dirty >> first));
+    if (first + len > 64) len = 64 - first;
+    uint64_t run = (len == 64 ? ~(uint64_t)0 : (((uint64_t)1 << len) - 1)) << first;
+    if (pmi_os_purge((char *)a + (size_t)first * PM_SLOT_SIZE, (size_t)len * PM_SLOT_SIZE))
+      a->zero_mask |= run;
+    atomic_fetch_add_explicit(&pmi_counters.npurges, 1, memory_order_relaxed);
+    dirty &= ~run;
+    released = true;
+  }
+  a->dirty_mask = 0;
+  a->dirty_since_ns = 0;
+  return released;
+}
+
+bool pmi_arena_decay(uint64_t now_ns, bool force) {
+  uint64_t delay = (uint64_t)pmi_option(PM_OPTION_DECAY_MS) * 1000000u;
+  bool released = false;
+  pthread_mutex_lock(&arenas.lock);
+  uint64_t next = UINT64_MAX;
+  for (pm_arena_t *a = arenas.all, *next_a; a != NULL; a = next_a) {
+    next_a = a->all_next;
+    if (a->dirty_mask == 0) continue;
+    if (!force && now_ns - a->dirty_since_ns < delay) {
+      if (a->dirty_since_ns + delay < next) next = a->dirty_since_ns + delay;
+      continue;
+    }
+    if (a->nfree == ARENA_USABLE_SLOTS) arena_destroy_locked(a);
+    else arena_purge_locked(a);
+    released = true;
+  }
+  arenas.next_decay_ns = next;
+  pthread_mutex_unlock(&arenas.lock);
+  return released;
+}
+
+/* ---- Statistics, fork, validation -------------------------------------- */
+void pmi_arena_stats(pm_stats_t *out) {
+  pthread_mutex_lock(&arenas.lock);
+  out->narenas = arenas.narenas;
+  out->arena_mapped = arenas.narenas * PM_CHUNK_SIZE;
+  out->arena_resident = 0;
+  for (pm_arena_t *a = arenas.all; a != NULL; a = a->all_next) {
+    size_t clean = (size_t)__builtin_popcountll(a->free_mask & ~a->dirty_mask);
+    out->arena_resident += PM_CHUNK_SIZE - clean * PM_SLOT_SIZE;
+    for (unsigned s = PM_ARENA_FIRST_SLOT; s < PM_ARENA_SLOTS; s++) {
+      const pm_pool_t *pool = &a->pools[s];
+      if (pool->head_offset != 0 || ((a->free_mask >> s) & 1)) continue;
+      uint32_t nused = __atomic_load_n(&pool->nused, __ATOMIC_RELAXED);
+      out->pool_in_use += (size_t)pool->nslots * PM_SLOT_SIZE;
+      out->small_allocated += (size_t)nused * pool->block_size;
+      out->small_free += (size_t)(pool->capacity - nused) * pool->block_size;
+    }
+  }
+  pthread_mutex_unlock(&arenas.lock);
+}
+
+void pmi_arena_fork_prepare(void) { pthread_mutex_lock(&arenas.lock); }
+void pmi_arena_fork_parent(void) { pthread_mutex_unlock(&arenas.lock); }
+void pmi_arena_fork_child(void) { pthread_mutex_init(&arenas.lock, NULL); }
+
+bool pmi_arena_is_valid(const pm_arena_t *a) {
+  return a->magic == PM_ARENA_MAGIC && (a->free_mask & 1) == 0 &&
+         a->nfree == (uint32_t)__builtin_popcountll(a->free_mask) &&
+         (a->dirty_mask & ~a->free_mask) == 0 && (a->zero_mask & ~a->free_mask) == 0 &&
+         (a->dirty_mask & a->zero_mask) == 0 && a->bucket == a->nfree;
+}

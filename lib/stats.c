@@ -1,0 +1,87 @@
+/* stats.c — counters and reports.
+ *
+ * The mapped-bytes counters are atomics updated on every map and unmap;
+ * everything else is gathered on demand by walking the arenas and the large
+ * cache under their locks (pools owned by other threads are read without
+ * stopping them, so in-use figures are a consistent-enough snapshot, and
+ * blocks freed remotely but not yet drained still count as in use).
+ * Reports are formatted with fmt.c and written with write(2): no stdio,
+ * except malloc_info, whose interface is a FILE (see pm_malloc_info).
+ */
+#include "os.h"
+
+#include <stdio.h>
+#include <unistd.h>
+
+pm_counters_t pmi_counters;
+
+void pmi_stats_mapped(ptrdiff_t delta) {
+  size_t now = atomic_fetch_add_explicit(&pmi_counters.mapped, (size_t)delta, memory_order_relaxed) + (size_t)delta;
+  size_t peak = atomic_load_explicit(&pmi_counters.peak_mapped, memory_order_relaxed);
+  while (delta > 0 && now > peak &&
+         !atomic_compare_exchange_weak_explicit(&pmi_counters.peak_mapped, &peak, now, memory_order_relaxed,
+                                                memory_order_relaxed)) {
+  }
+}
+
+PM_EXPORT void pm_stats_get(pm_stats_t *out) {
+  *out = (pm_stats_t){0};
+  pmi_init_ensure();
+  pmi_arena_stats(out);
+  pmi_large_stats(out);
+  out->nheaps = pmi_heap_count();
+  out->peak_mapped = atomic_load_explicit(&pmi_counters.peak_mapped, memory_order_relaxed);
+  out->npurges = atomic_load_explicit(&pmi_counters.npurges, memory_order_relaxed);
+  out->narena_unmaps = atomic_load_explicit(&pmi_counters.narena_unmaps, memory_order_relaxed);
+}
+
+#define STATS_FIELDS(X)                                                        \
+  X(arena_mapped, "bytes of arenas mapped")                                    \
+  X(arena_resident, "arena bytes not purged (RSS bound)")                      \
+  X(pool_in_use, "bytes in pools owned by heaps")                              \
+  X(small_allocated, "bytes handed out in small/medium blocks")               \
+  X(small_free, "free bytes inside owned pools")                               \
+  X(large_allocated, "bytes in live large mappings")                           \
+  X(large_cached, "bytes in the large-mapping cache")                          \
+  X(narenas, "arenas mapped")                                                  \
+  X(nlarge, "live large blocks")                                               \
+  X(nheaps, "thread heaps (active + abandoned)")                               \
+  X(peak_mapped, "peak bytes mapped (arenas + large)")                         \
+  X(npurges, "madvise purges")                                                 \
+  X(narena_unmaps, "arenas returned to the OS")
+
+PM_EXPORT void pm_stats_print(int fd) {
+  pm_stats_t s;
+  pm_stats_get(&s);
+  pmi_fmt_print(fd, "poolmalloc statistics (pid %d, %s)\n", (int)getpid(), pm_version());
+#define STATS_LINE(f, doc) pmi_fmt_print(fd, "  %-16s %14zu  %s\n", #f, s.f, doc);
+  STATS_FIELDS(STATS_LINE)
+#undef STATS_LINE
+}
+
+/* glibc's malloc_info writes XML with stdio; we format each line ourselves
+ * and hand it to the stream with fputs after the stream's own buffer is
+ * flushed.  fputs may allocate the stream's buffer through malloc, which is
+ * safe here: no lock of ours is held. */
+PM_EXPORT int pm_malloc_info(int options, FILE *stream) {
+  if (options != 0 || stream == NULL) return -1;
+  pm_stats_t s;
+  pm_stats_get(&s);
+  char line[256];
+  fputs("<malloc version=\"poolmalloc-1\">\n", stream);
+#define STATS_XML(f, doc)                                                       \
+  pmi_fmt_format(line, sizeof line, "<total type=\"%s\" size=\"%zu\"/>\n", #f, s.f); \
+  fputs(line, stream);
+  STATS_FIELDS(STATS_XML)
+#undef STATS_XML
+  fputs("</malloc>\n", stream);
+  return 0;
+}
+
+void pmi_stats_at_exit(void) {
+  if (pmi_option(PM_OPTION_SHOW_STATS)) pm_stats_print(2);
+}
+
+PM_EXPORT const char *pm_version(void) {
+  return PM_DEBUG > 0 ? "poolmalloc " PACKAGE_VERSION " (debug)" : "poolmalloc " PACKAGE_VERSION " (release)";
+}
