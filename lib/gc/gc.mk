@@ -1,2 +1,14 @@
-# lib/gc/gc.mk — the GC object layer (filled in by issue 4).
+# lib/gc/gc.mk — the GC object layer (issue 4; docs/gc.md).
+# PM_GC_SOURCES is compiled into both lib/libpoolmalloc.la and
+# lib/libpm_internal.la (see lib/lib.mk) with $(PM_LIB_CFLAGS).
+if PM_GC
+PM_GC_SOURCES = \
+	lib/gc/gc_internal.h \
+	lib/gc/object.c \
+	lib/gc/collect.c \
+	lib/gc/weakref.c \
+	lib/gc/control.c
+nobase_include_HEADERS += include/poolmalloc/gc.h
+else
 PM_GC_SOURCES =
+endif
