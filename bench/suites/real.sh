@@ -1,0 +1,45 @@
+#!/bin/sh
+# bench/suites/real.sh — real programs from Debian under each allocator:
+#   python-malloc    /usr/bin/python3 with PYTHONMALLOC=malloc running
+#                    bench/programs/pyobjects.py: every object is a malloc
+#   python-pymalloc  the same script with CPython's own pymalloc (reference
+#                    row: shown, but left out of the geometric means, since
+#                    the allocator under test only sees pymalloc's arenas
+#                    and objects > 512 B)
+#   sqlite3          an in-memory database fed a generated SQL script
+#   gcc-O2           gcc -O2 -c on a generated C file (cc1 and as inherit
+#                    LD_PRELOAD)
+# Inputs are generated once, before timing, into the build tree.  A tool
+# that is not installed is skipped with a note (apt-get install sqlite3).
+set -eu
+unset PYTHONMALLOC  # python-pymalloc must run with the default allocator
+work="$PM_BENCH_BUILD/bench/work"
+mkdir -p "$work"
+src="$PM_BENCH_SRC/bench/programs"
+py=/usr/bin/python3
+if [ "${PM_BENCH_QUICK:-0}" = 1 ]; then
+	pyargs="1 10 4000 3000"; sqlrows=5000; nfuncs=10
+else
+	pyargs="2"; sqlrows=150000; nfuncs=120
+fi
+set --
+if [ -x "$py" ]; then
+	set -- "$@" --workload python-malloc "PYTHONMALLOC=malloc $py -I $src/pyobjects.py $pyargs"
+	set -- "$@" --workload python-pymalloc "$py -I $src/pyobjects.py $pyargs"
+	set -- "$@" --reference python-pymalloc
+else
+	echo "real.sh: $py missing, python rows skipped" >&2
+fi
+if command -v sqlite3 >/dev/null 2>&1; then
+	python3 "$src/gen-sqlite.py" "$sqlrows" >"$work/sqlite-$sqlrows.sql"
+	set -- "$@" --workload sqlite3 "sqlite3 :memory: <$work/sqlite-$sqlrows.sql"
+else
+	echo "real.sh: sqlite3 not installed (apt-get install sqlite3), row skipped" >&2
+fi
+if command -v gcc >/dev/null 2>&1; then
+	python3 "$src/gen-csource.py" "$nfuncs" >"$work/big-$nfuncs.c"
+	set -- "$@" --workload gcc-O2 "gcc -O2 -c $work/big-$nfuncs.c -o $work/big-$nfuncs.o"
+fi
+[ $# -gt 0 ] || { echo "real.sh: no real program available" >&2; exit 1; }
+exec "$PM_BENCH_SRC/tools/bench-run" --suite real \
+	--title "Real programs (wall time, peak RSS)" "$@"
