@@ -31,7 +31,7 @@ static struct {
   pm_arena_t *all;                      /* every arena                       */
   size_t narenas;
   uint64_t next_decay_ns;               /* no dirty arena is older before    */
-} arenas = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} arenas = {.lock = PTHREAD_MUTEX_INITIALIZER, .next_decay_ns = UINT64_MAX};
 
 /* ---- Bucket lists ------------------------------------------------------ */
 static void arena_unlink_bucket(pm_arena_t *a) {
@@ -86,6 +86,8 @@ static void arena_destroy_locked(pm_arena_t *a) {
   pmi_stats_mapped(-(ptrdiff_t)PM_CHUNK_SIZE);
   atomic_fetch_add_explicit(&pmi_counters.narena_unmaps, 1, memory_order_relaxed);
 }
+
+static uint64_t delay_ns(void) { return (uint64_t)pmi_option(PM_OPTION_DECAY_MS) * 1000000u; }
 
 /* ---- Pools ------------------------------------------------------------- */
 /* Mask of the lowest run of n free slots in free_mask, or 0. */
@@ -159,8 +161,10 @@ void pmi_arena_pool_free(pm_pool_t *pool) {
   if (a->dirty_mask == 0) a->dirty_since_ns = now;
   a->dirty_mask |= run;
   arena_set_free_mask_locked(a, a->free_mask | run);
+  if (a->dirty_since_ns + delay_ns() < arenas.next_decay_ns)
+    __atomic_store_n(&arenas.next_decay_ns, a->dirty_since_ns + delay_ns(), __ATOMIC_RELAXED);
   pthread_mutex_unlock(&arenas.lock);
-  if (now >= arenas.next_decay_ns) pmi_arena_decay(now, false);
+  pmi_arena_decay(now, false);
 }
 
 /* ---- Decay: giving memory back to the OS ------------------------------ */
@@ -184,7 +188,8 @@ static bool arena_purge_locked(pm_arena_t *a) {
 }
 
 bool pmi_arena_decay(uint64_t now_ns, bool force) {
-  uint64_t delay = (uint64_t)pmi_option(PM_OPTION_DECAY_MS) * 1000000u;
+  if (!force && now_ns < __atomic_load_n(&arenas.next_decay_ns, __ATOMIC_RELAXED)) return false;
+  uint64_t delay = delay_ns();
   bool released = false;
   pthread_mutex_lock(&arenas.lock);
   uint64_t next = UINT64_MAX;
@@ -199,7 +204,7 @@ bool pmi_arena_decay(uint64_t now_ns, bool force) {
     else arena_purge_locked(a);
     released = true;
   }
-  arenas.next_decay_ns = next;
+  __atomic_store_n(&arenas.next_decay_ns, next, __ATOMIC_RELAXED);
   pthread_mutex_unlock(&arenas.lock);
   return released;
 }

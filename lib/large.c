@@ -109,6 +109,7 @@ static void large_cache_put(char *base, size_t size) {
 
 bool pmi_large_decay(uint64_t now_ns, bool force) {
   uint64_t delay = (uint64_t)pmi_option(PM_OPTION_DECAY_MS) * 1000000u;
+  if (__atomic_load_n(&large.ncached, __ATOMIC_RELAXED) == 0) return false;
   large_cached_t evicted[PM_LARGE_CACHE_SLOTS];
   unsigned nevicted = 0;
   pthread_mutex_lock(&large.lock);

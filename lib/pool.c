@@ -99,6 +99,10 @@ void *pmi_pool_malloc_slow(pm_heap_t *h, unsigned cls) {
   if (atomic_load_explicit(&h->remote, memory_order_relaxed) != NULL) pmi_heap_drain_remote(h);
 
   pm_pool_t *pool = h->pools[cls], *next;
+  if (pm_likely(pool->local_free != NULL)) {   /* the common refill: no list walk */
+    pool_refill(pool);
+    return pool_pop(pool);
+  }
   for (; pool != &pmi_pool_empty && pool != NULL; pool = next) {
     next = pool->next;
     if (pool->free != NULL || pool_refill(pool)) {
