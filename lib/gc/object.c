@@ -117,10 +117,10 @@ static const char *object_problem(const void *o) {
   if (o == NULL) return "NULL object";
   if (((uintptr_t)o & (PM_ALIGN - 1)) != 0 || pmi_pagemap_kind(o) == PM_CHUNK_FOREIGN ||
       pmi_pagemap_kind(gc_head(o)) == PM_CHUNK_FOREIGN)
-    return "not a GC object:";
+    return "not a GC object";
   pm_gchead_t *h = gc_head(o);
   if (gc_type(h) == &gc_freed_type && h->prev == GC_QUARANTINE_MARK) return "use of freed object";
-  if (!pmi_object_type_known_locked(gc_type(h))) return "not a GC object (or freed):";
+  if (!pmi_object_type_known_locked(gc_type(h))) return "not a GC object (or freed)";
   if (gc_refcnt(h) == 0) return "use of object with refcount 0 (freed?)";
   return NULL;
 }

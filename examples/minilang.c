@@ -1,0 +1,194 @@
+/* examples/minilang.c — using poolmalloc's GC layer the way an interpreter
+ * would (issue 4; docs/gc.md, "Example").
+ *
+ * A tiny dynamic object model: ints and strings (leaf objects, never
+ * tracked), lists (a growable array of references) and dicts (string keys,
+ * open addressing), plus an "environment" dict that plays the interpreter's
+ * globals.  The program builds the kind of graphs scripts build — a list
+ * that contains itself, parent/child links, a cache held through weak
+ * references — drops them, and lets reference counting and the cycle
+ * collector reclaim everything.
+ *
+ *   cc minilang.c $(pkg-config --cflags --libs poolmalloc) -o minilang
+ */
+#include <poolmalloc.h>
+#include <poolmalloc/gc.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- Leaf objects: int and str (no traverse: untracked) ----------------- */
+typedef struct { long value; } int_obj;
+typedef struct { size_t len; char s[]; } str_obj;
+static pm_type_t int_type = {.name = "int", .basicsize = sizeof(int_obj)};
+static pm_type_t str_type = {.name = "str", .basicsize = sizeof(str_obj) + 1, .itemsize = 1};
+
+static void *new_int(long v) { int_obj *o = pm_obj_new(&int_type); o->value = v; return o; }
+static void *new_str(const char *s) {
+  size_t n = strlen(s);
+  str_obj *o = pm_obj_new_var(&str_type, n);
+  o->len = n;
+  memcpy(o->s, s, n + 1);
+  return o;
+}
+
+/* ---- list: items live in a separate pm_malloc'd array ------------------- */
+typedef struct { size_t n, cap; void **items; } list_obj;
+static int list_traverse(void *self, pm_visit_fn visit, void *arg) {
+  list_obj *l = self;
+  for (size_t i = 0; i < l->n; i++) PM_VISIT(l->items[i]);
+  return 0;
+}
+static void list_clear(void *self) {
+  list_obj *l = self;
+  size_t n = l->n;
+  l->n = 0;                    /* valid (empty) before the decrefs run */
+  for (size_t i = 0; i < n; i++) pm_xdecref(l->items[i]);
+}
+static void list_dealloc(void *self) { pm_free(((list_obj *)self)->items); }
+static pm_type_t list_type = {.name = "list", .basicsize = sizeof(list_obj),
+                              .traverse = list_traverse, .clear = list_clear,
+                              .dealloc = list_dealloc};
+static list_obj *new_list(void) { return pm_obj_new(&list_type); }
+/* Appends a new reference to item. */
+static void list_append(list_obj *l, void *item) {
+  if (l->n == l->cap) {
+    l->cap = l->cap ? 2 * l->cap : 4;
+    l->items = pm_realloc(l->items, l->cap * sizeof *l->items);
+  }
+  pm_incref(item);
+  l->items[l->n++] = item;
+}
+
+/* ---- dict: str keys, open addressing ------------------------------------ */
+typedef struct { void *key, *value; } entry_t;
+typedef struct { size_t n, cap; entry_t *e; } dict_obj;
+static int dict_traverse(void *self, pm_visit_fn visit, void *arg) {
+  dict_obj *d = self;
+  for (size_t i = 0; i < d->cap; i++) { PM_VISIT(d->e[i].key); PM_VISIT(d->e[i].value); }
+  return 0;
+}
+static void dict_clear(void *self) {
+  dict_obj *d = self;
+  for (size_t i = 0; i < d->cap; i++) { PM_CLEAR(d->e[i].key); PM_CLEAR(d->e[i].value); }
+  d->n = 0;
+}
+static void dict_dealloc(void *self) { pm_free(((dict_obj *)self)->e); }
+static pm_type_t dict_type = {.name = "dict", .basicsize = sizeof(dict_obj),
+                              .traverse = dict_traverse, .clear = dict_clear,
+                              .dealloc = dict_dealloc};
+static size_t str_hash(const str_obj *s) {
+  size_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < s->len; i++) h = (h ^ (unsigned char)s->s[i]) * 1099511628211ull;
+  return h;
+}
+static dict_obj *new_dict(void) {
+  dict_obj *d = pm_obj_new(&dict_type);
+  d->cap = 8;
+  d->e = pm_calloc(d->cap, sizeof *d->e);
+  return d;
+}
+static entry_t *dict_slot(dict_obj *d, const str_obj *k) {
+  for (size_t i = str_hash(k) & (d->cap - 1);; i = (i + 1) & (d->cap - 1)) {
+    str_obj *x = d->e[i].key;
+    if (x == NULL || (x->len == k->len && memcmp(x->s, k->s, k->len) == 0)) return &d->e[i];
+  }
+}
+/* d[name] = value (new references to both). */
+static void dict_set(dict_obj *d, const char *name, void *value) {
+  if ((d->n + 1) * 2 > d->cap) {
+    entry_t *old = d->e;
+    size_t ocap = d->cap;
+    d->cap *= 2;
+    d->e = pm_calloc(d->cap, sizeof *d->e);
+    for (size_t i = 0; i < ocap; i++) if (old[i].key) *dict_slot(d, old[i].key) = old[i];
+    pm_free(old);
+  }
+  str_obj *k = new_str(name);
+  entry_t *e = dict_slot(d, k);
+  pm_incref(value);
+  if (e->key) { pm_decref(k); pm_decref(e->value); e->value = value; return; }
+  e->key = k, e->value = value, d->n++;
+}
+static void *dict_get(dict_obj *d, const char *name) {
+  str_obj *k = new_str(name);
+  void *v = dict_slot(d, k)->value;
+  pm_decref(k);
+  return v;
+}
+/* `del d[name]`, modelled as rebinding to 0 (this dict has no tombstones). */
+static void dict_del(dict_obj *d, const char *name) {
+  void *zero = new_int(0);
+  dict_set(d, name, zero);
+  pm_decref(zero);
+}
+
+/* ---- A script's worth of work ------------------------------------------- */
+static void on_cache_entry_dead(void *wr, void *cb_obj) {
+  (void)wr;                                /* pm_weakref_get(wr) is NULL now */
+  int_obj *counter = cb_obj;
+  counter->value++;
+}
+
+int main(void) {
+  dict_obj *globals = new_dict();
+  pm_obj_make_immortal(globals);          /* like an interpreter's module dict */
+
+  /* x = [1, 2]; x.append(x)  -> a list that contains itself */
+  list_obj *x = new_list();
+  void *one = new_int(1), *two = new_int(2);
+  list_append(x, one), list_append(x, two), list_append(x, x);
+  pm_decref(one), pm_decref(two);
+  dict_set(globals, "x", x);
+  pm_decref(x);
+
+  /* tree with parent back-links, 1000 nodes: every child <-> parent cycle */
+  dict_obj *root = new_dict();
+  dict_obj *parent = root;
+  for (int i = 0; i < 1000; i++) {
+    dict_obj *child = new_dict();
+    dict_set(child, "parent", parent);
+    dict_set(parent, "child", child);
+    pm_decref(child);
+    parent = child;
+  }
+  dict_set(globals, "tree", root);
+  pm_decref(root);
+
+  /* a cache of weak references: entries vanish when the objects die */
+  int_obj *dead_count = new_int(0);
+  list_obj *cache = new_list();
+  list_obj *strong = new_list();
+  for (int i = 0; i < 100; i++) {
+    list_obj *v = new_list();
+    void *wr = pm_weakref_new(v, on_cache_entry_dead, dead_count);
+    list_append(cache, wr), pm_decref(wr);
+    if (i % 2 == 0) list_append(strong, v);
+    pm_decref(v);                          /* odd ones die right here */
+  }
+  dict_set(globals, "cache", cache), pm_decref(cache);
+
+  list_obj *xs = dict_get(globals, "x");
+  printf("len(x) = %zu, x[2] is x: %s\n", xs->n, xs->items[2] == xs ? "True" : "False");
+  long found = pm_gc_collect(2);
+  printf("live objects: %zu, first collection found %ld unreachable\n", pm_gc_live_objects(), found);
+  printf("weak cache: %ld entries died by refcount\n", dead_count->value);
+
+  /* del x; del tree; del strong -> cycles become garbage */
+  dict_del(globals, "x");
+  dict_del(globals, "tree");
+  pm_decref(strong);
+  found = pm_gc_collect(2);
+  printf("after del: collection found %ld unreachable\n", found);
+  printf("weak cache: %ld entries died in total\n", dead_count->value);
+
+  pm_gc_stats_t st[PM_GC_NGEN];
+  pm_gc_get_stats(st);
+  printf("gen2: %zu collections, %zu collected, %zu uncollectable\n", st[2].collections,
+         st[2].collected, st[2].uncollectable);
+  dict_del(globals, "cache");
+  pm_decref(dead_count);
+  pm_gc_collect(2);
+  printf("left: %zu objects (the immortal globals dict and its keys and values)\n",
+         pm_gc_live_objects());
+  return 0;
+}
