@@ -170,7 +170,7 @@ void *pmi_realloc(void *p, size_t size) {
   unsigned kind = pmi_pagemap_kind(p);
   if (pm_unlikely(kind != PM_CHUNK_ARENA)) return alloc_realloc_other(p, size, kind);
   size_t block_size = alloc_checked_pool(p, "realloc")->block_size;
-  if (size <= block_size && (size > block_size / 2 || block_size <= 64)) return p;   /* in place */
+  if (size <= block_size && (size >= block_size / 2 || block_size <= 64)) return p;   /* in place */
   return alloc_move(p, block_size, size);
 }
 

@@ -48,6 +48,7 @@ void pmi_init(void) {
     pmi_secret = (uintptr_t)pmi_os_random() | 1;
     pmi_sizeclass_init();
     pmi_heap_thread_init();
+    pmi_stats_init();
     atomic_store_explicit(&pmi_init_state, 1, memory_order_release);
     pmi_fork_register();
     atomic_store_explicit(&pmi_init_state, 2, memory_order_release);

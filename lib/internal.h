@@ -182,6 +182,7 @@ typedef struct pm_counters_s {
 } pm_counters_t;
 PM_INTERNAL extern pm_counters_t pmi_counters;
 PM_INTERNAL void pmi_stats_mapped(ptrdiff_t delta);
+PM_INTERNAL void pmi_stats_init(void);
 PM_INTERNAL void pmi_stats_at_exit(void);
 
 /* ---- init.c: process start-up ------------------------------------------- */

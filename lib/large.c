@@ -168,10 +168,12 @@ void pmi_large_free(pm_large_t *hdr) {
   large_account(-1, -(ptrdiff_t)hdr->map_size);
   if (hdr->alignment <= PM_PAGE_SIZE) {
     large_cache_put(hdr->map_base, hdr->map_size);
-  } else {
+  } else {                                  /* hdr is inside the mapping */
+    char *base = hdr->map_base;
+    size_t size = hdr->map_size;
     pmi_pagemap_set(pmi_arena_of(hdr->user), PM_CHUNK_FOREIGN);
-    pmi_os_unmap(hdr->map_base, hdr->map_size);
-    pmi_stats_mapped(-(ptrdiff_t)hdr->map_size);
+    pmi_os_unmap(base, size);
+    pmi_stats_mapped(-(ptrdiff_t)size);
   }
 }
 

@@ -10,6 +10,7 @@
 #include "os.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -114,6 +115,12 @@ void pmi_os_write(int fd, const char *buf, size_t len) {
     buf += n;
     len -= (size_t)n;
   }
+}
+
+int pmi_os_dup_cloexec(int fd) {
+  int saved = errno, copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  errno = saved;
+  return copy;
 }
 
 uint64_t pmi_os_now_ns(void) {

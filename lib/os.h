@@ -24,6 +24,8 @@ PM_INTERNAL bool pmi_os_resize_in_place(void *p, size_t old_size, size_t new_siz
  * without copying; NULL + ENOMEM on failure (the old mapping is untouched). */
 PM_INTERNAL void *pmi_os_move(void *p, size_t old_size, size_t new_size, size_t alignment);
 PM_INTERNAL void pmi_os_write(int fd, const char *buf, size_t len);
+/* A close-on-exec duplicate of fd, or -1. */
+PM_INTERNAL int pmi_os_dup_cloexec(int fd);
 /* Monotonic time in nanoseconds (the coarse clock: a vDSO read). */
 PM_INTERNAL uint64_t pmi_os_now_ns(void);
 /* 8 random bytes from the kernel (AT_RANDOM as fallback). */

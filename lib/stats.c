@@ -10,6 +10,7 @@
  */
 #include "os.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -64,7 +65,7 @@ PM_EXPORT void pm_stats_print(int fd) {
  * flushed.  fputs may allocate the stream's buffer through malloc, which is
  * safe here: no lock of ours is held. */
 PM_EXPORT int pm_malloc_info(int options, FILE *stream) {
-  if (options != 0 || stream == NULL) return -1;
+  if (options != 0 || stream == NULL) return EINVAL;   /* as glibc */
   pm_stats_t s;
   pm_stats_get(&s);
   char line[256];
@@ -78,8 +79,17 @@ PM_EXPORT int pm_malloc_info(int options, FILE *stream) {
   return 0;
 }
 
+/* A private copy of stderr, taken at start-up when statistics are wanted:
+ * programs such as coreutils close fd 2 in an atexit handler, before our
+ * destructor runs. */
+static int stats_fd = -1;
+
+void pmi_stats_init(void) {
+  if (pmi_option(PM_OPTION_SHOW_STATS)) stats_fd = pmi_os_dup_cloexec(2);
+}
+
 void pmi_stats_at_exit(void) {
-  if (pmi_option(PM_OPTION_SHOW_STATS)) pm_stats_print(2);
+  if (pmi_option(PM_OPTION_SHOW_STATS)) pm_stats_print(stats_fd >= 0 ? stats_fd : 2);
 }
 
 PM_EXPORT const char *pm_version(void) {
