@@ -320,11 +320,12 @@ TEST(collect_returns_minus_one_when_reentered) {
   fresh();
   gcn_on_finalize = collect_from_finalizer;
   gcnode_t *n = gcn_new_fin();
+  uint32_t id = n->id;
   gcn_link(n, 0, n);
   pm_decref(n);
   expect_eq(pm_gc_collect(2), 1);
   expect_eq(inner_result, -1);
-  expect_eq(gcn_freed[n->id], 1);
+  expect_eq(gcn_freed[id], 1);
   gcn_on_finalize = NULL;
 }
 
