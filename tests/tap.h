@@ -117,7 +117,7 @@ __attribute__((unused)) static int tap_main(int argc, char **argv) {
   for (int i = 1; i < tap_ntests; i++)   /* source order, whatever the ctor order */
     for (int j = i; j > 0 && tap_tests[j - 1].line > tap_tests[j].line; j--)
       { tap_test_t t = tap_tests[j]; tap_tests[j] = tap_tests[j - 1]; tap_tests[j - 1] = t; }
-  int nrun = 0, nfail = 0, nskip = 0;
+  volatile int nrun = 0, nfail = 0, nskip = 0;
   static volatile int sel[TAP_MAX_TESTS];
   for (int i = 0; i < tap_ntests; i++) {
     sel[i] = argc < 2;

@@ -1,1 +1,127 @@
-# tests/tests.mk — the allocator test suite (make check).
+# tests/tests.mk — the allocator test suite (make check).  See docs/testing.md.
+#
+#   tests/unit/     one program per module; links libpm_internal.la (pmi_*,
+#                   the os.c fault seam); runs under valgrind (check-valgrind)
+#   tests/api/      the libc names (malloc, free, ...) and pm_*; links the
+#                   shipped libpoolmalloc.la, so the override is exercised
+#   tests/stress/   threads, fork from threads, thread and process exit
+#   tests/misuse/   one program per fatal diagnostic (plain libc binaries),
+#                   run preloaded by misuse.sh: SIGABRT + the exact line
+#   tests/preload/  real programs with and without LD_PRELOAD=$PM_LIB
+# Every test speaks TAP (tests/tap.h for C, tests/tap.sh for shell).
+
+# The programs call malloc and free for their effects: no builtin folding
+# (GCC may delete a malloc/free pair); absurd sizes and use after a failed
+# realloc are on purpose.
+PM_TEST_CFLAGS = $(AM_CFLAGS) -fno-builtin -Wno-alloc-size-larger-than -Wno-use-after-free
+
+EXTRA_DIST += tests/tap.h tests/tap.sh tests/unit/pattern.h tests/valgrind.sh
+
+# ---- Unit tests --------------------------------------------------------------
+PM_UNIT_TESTS = tests/unit/sizeclass tests/unit/usable tests/unit/pool \
+	tests/unit/arena tests/unit/large tests/unit/align tests/unit/calloc \
+	tests/unit/realloc tests/unit/enomem
+check_PROGRAMS += $(PM_UNIT_TESTS)
+TESTS += $(PM_UNIT_TESTS)
+PM_UNIT_LIBS = lib/libpm_internal.la
+tests_unit_sizeclass_SOURCES = tests/unit/sizeclass.c
+tests_unit_sizeclass_CFLAGS = $(PM_TEST_CFLAGS)
+tests_unit_sizeclass_LDADD = $(PM_UNIT_LIBS)
+tests_unit_usable_SOURCES = tests/unit/usable.c
+tests_unit_usable_CFLAGS = $(PM_TEST_CFLAGS)
+tests_unit_usable_LDADD = $(PM_UNIT_LIBS)
+tests_unit_pool_SOURCES = tests/unit/pool.c
+tests_unit_pool_CFLAGS = $(PM_TEST_CFLAGS)
+tests_unit_pool_LDADD = $(PM_UNIT_LIBS)
+tests_unit_arena_SOURCES = tests/unit/arena.c
+tests_unit_arena_CFLAGS = $(PM_TEST_CFLAGS)
+tests_unit_arena_LDADD = $(PM_UNIT_LIBS)
+tests_unit_large_SOURCES = tests/unit/large.c
+tests_unit_large_CFLAGS = $(PM_TEST_CFLAGS)
+tests_unit_large_LDADD = $(PM_UNIT_LIBS)
+tests_unit_align_SOURCES = tests/unit/align.c
+tests_unit_align_CFLAGS = $(PM_TEST_CFLAGS)
+tests_unit_align_LDADD = $(PM_UNIT_LIBS)
+tests_unit_calloc_SOURCES = tests/unit/calloc.c
+tests_unit_calloc_CFLAGS = $(PM_TEST_CFLAGS)
+tests_unit_calloc_LDADD = $(PM_UNIT_LIBS)
+tests_unit_realloc_SOURCES = tests/unit/realloc.c
+tests_unit_realloc_CFLAGS = $(PM_TEST_CFLAGS)
+tests_unit_realloc_LDADD = $(PM_UNIT_LIBS)
+tests_unit_enomem_SOURCES = tests/unit/enomem.c
+tests_unit_enomem_CFLAGS = $(PM_TEST_CFLAGS)
+tests_unit_enomem_LDADD = $(PM_UNIT_LIBS)
+
+# ---- API tests (link the shipped library; -no-install: real binaries) ------
+PM_API_TESTS = tests/api/basic tests/api/align tests/api/stats tests/api/sized
+check_PROGRAMS += $(PM_API_TESTS)
+TESTS += $(PM_API_TESTS)
+PM_API_LIBS = lib/libpoolmalloc.la
+PM_API_LINK = -no-install
+tests_api_basic_SOURCES = tests/api/basic.c
+tests_api_basic_CFLAGS = $(PM_TEST_CFLAGS)
+tests_api_basic_LDADD = $(PM_API_LIBS)
+tests_api_basic_LDFLAGS = $(PM_API_LINK)
+tests_api_align_SOURCES = tests/api/align.c
+tests_api_align_CFLAGS = $(PM_TEST_CFLAGS)
+tests_api_align_LDADD = $(PM_API_LIBS)
+tests_api_align_LDFLAGS = $(PM_API_LINK)
+tests_api_stats_SOURCES = tests/api/stats.c
+tests_api_stats_CFLAGS = $(PM_TEST_CFLAGS)
+tests_api_stats_LDADD = $(PM_API_LIBS)
+tests_api_stats_LDFLAGS = $(PM_API_LINK)
+tests_api_sized_SOURCES = tests/api/sized.c
+tests_api_sized_CFLAGS = $(PM_TEST_CFLAGS)
+tests_api_sized_LDADD = $(PM_API_LIBS)
+tests_api_sized_LDFLAGS = $(PM_API_LINK)
+
+# ---- Stress: threads, fork, exit ------------------------------------------
+PM_STRESS_TESTS = tests/stress/threads tests/stress/fork tests/stress/exit
+check_PROGRAMS += $(PM_STRESS_TESTS)
+TESTS += $(PM_STRESS_TESTS)
+tests_stress_threads_SOURCES = tests/stress/threads.c
+tests_stress_threads_CFLAGS = $(PM_TEST_CFLAGS)
+tests_stress_threads_LDADD = $(PM_API_LIBS) -lpthread
+tests_stress_threads_LDFLAGS = $(PM_API_LINK)
+tests_stress_fork_SOURCES = tests/stress/fork.c
+tests_stress_fork_CFLAGS = $(PM_TEST_CFLAGS)
+tests_stress_fork_LDADD = $(PM_API_LIBS) -lpthread
+tests_stress_fork_LDFLAGS = $(PM_API_LINK)
+tests_stress_exit_SOURCES = tests/stress/exit.c
+tests_stress_exit_CFLAGS = $(PM_TEST_CFLAGS)
+tests_stress_exit_LDADD = $(PM_API_LIBS) -lpthread
+tests_stress_exit_LDFLAGS = $(PM_API_LINK)
+
+# ---- Misuse: plain programs, run with LD_PRELOAD by misuse.sh -------------
+PM_MISUSE_BINS = tests/misuse/double_free tests/misuse/invalid_free \
+	tests/misuse/interior_free tests/misuse/invalid_realloc \
+	tests/misuse/invalid_usable_size tests/misuse/free_sized_mismatch
+check_PROGRAMS += $(PM_MISUSE_BINS)
+tests_misuse_double_free_SOURCES = tests/misuse/double_free.c tests/misuse/misuse.h
+tests_misuse_double_free_CFLAGS = $(PM_TEST_CFLAGS)
+tests_misuse_invalid_free_SOURCES = tests/misuse/invalid_free.c tests/misuse/misuse.h
+tests_misuse_invalid_free_CFLAGS = $(PM_TEST_CFLAGS)
+tests_misuse_interior_free_SOURCES = tests/misuse/interior_free.c tests/misuse/misuse.h
+tests_misuse_interior_free_CFLAGS = $(PM_TEST_CFLAGS)
+tests_misuse_invalid_realloc_SOURCES = tests/misuse/invalid_realloc.c tests/misuse/misuse.h
+tests_misuse_invalid_realloc_CFLAGS = $(PM_TEST_CFLAGS)
+tests_misuse_invalid_usable_size_SOURCES = tests/misuse/invalid_usable_size.c tests/misuse/misuse.h
+tests_misuse_invalid_usable_size_CFLAGS = $(PM_TEST_CFLAGS)
+tests_misuse_free_sized_mismatch_SOURCES = tests/misuse/free_sized_mismatch.c tests/misuse/misuse.h
+tests_misuse_free_sized_mismatch_CFLAGS = $(PM_TEST_CFLAGS)
+TESTS += tests/misuse/misuse.sh
+EXTRA_DIST += tests/misuse/misuse.sh
+
+# ---- Preload: real programs under LD_PRELOAD --------------------------------
+PM_PRELOAD_TESTS = tests/preload/python.sh tests/preload/sort.sh \
+	tests/preload/gcc.sh tests/preload/git.sh tests/preload/coreutils.sh \
+	tests/preload/pmrun.sh
+TESTS += $(PM_PRELOAD_TESTS)
+EXTRA_DIST += $(PM_PRELOAD_TESTS) tests/preload/preload.sh
+
+# ---- valgrind: the unit tests (they do not preload) -----------------------
+# make check-valgrind — see docs/testing.md.
+check-valgrind: $(PM_UNIT_TESTS)
+	$(AM_V_at)VALGRIND='$(VALGRIND)' $(SHELL) $(srcdir)/tests/valgrind.sh $(PM_UNIT_TESTS)
+.PHONY: check-valgrind
+CLEANFILES += tests/unit/*.valgrind.log tests/unit/*.valgrind.log.vg

@@ -1,0 +1,105 @@
+/* tests/unit/arena.c — arenas go back to the OS.
+ *
+ * After a program frees what it allocated, pm_malloc_trim(0) unmaps the
+ * empty arenas at once (narenas down, narena_unmaps up, arena_mapped down)
+ * and the resident set really shrinks (MADV_DONTNEED by default); with no
+ * trim, the decay path releases them on its own once the delay has passed.
+ * The byte counters are exact here: this program is single-threaded and
+ * nothing but the test calls pm_*.
+ */
+#include "config.h"
+#include "internal.h"
+#include "sizeclass.h"
+#include "../tap.h"
+#include "pattern.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NBLK 65536   /* 65536 x 256 B = 16 MiB */
+
+static size_t rss_bytes(void) {
+  long pages = 0, resident = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+  fclose(f);
+  return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* ---- Trim ---------------------------------------------------------------- */
+TEST(trim_unmaps_empty_arenas) {
+  static void *blk[NBLK];
+  pmi_init();
+  pm_malloc_trim(0);
+  pm_stats_t s0, s1, s2, s3;
+  pm_stats_get(&s0);
+  for (size_t i = 0; i < NBLK; i++) require_not_null(blk[i] = pm_malloc(256));
+  pm_stats_get(&s1);
+  expect_eq(s1.small_allocated - s0.small_allocated, (size_t)NBLK * 256);
+  expect_ge(s1.narenas, s0.narenas + 16);
+  expect_ge(s1.arena_mapped, s0.arena_mapped + ((size_t)16 << 20));
+  expect_ge(s1.peak_mapped, s1.arena_mapped);
+  expect_ge(s1.pool_in_use, (size_t)NBLK * 256);
+  for (size_t i = 0; i < NBLK; i++) pm_free(blk[i]);
+  pm_stats_get(&s2);
+  expect_eq(s2.small_allocated, s0.small_allocated);
+  expect_eq(pm_malloc_trim(0), 1);
+  pm_stats_get(&s3);
+  expect_le(s3.narenas, s0.narenas);
+  expect_ge(s3.narena_unmaps, s1.narena_unmaps + 16);
+  expect_le(s3.arena_mapped, s0.arena_mapped);
+  expect_ge(s3.peak_mapped, s1.arena_mapped);
+  expect_eq(pm_malloc_trim(0), 0);   /* nothing left to give back */
+}
+
+TEST(rss_drops_after_free_and_trim) {
+  enum { N = 8192 };   /* 8192 x 8 KiB = 64 MiB, medium blocks */
+  static void *blk[N];
+  pm_malloc_trim(0);
+  size_t r0 = rss_bytes();
+  skip_if(r0 == 0, "/proc/self/statm unreadable");
+  for (size_t i = 0; i < N; i++) {
+    require_not_null(blk[i] = pm_malloc(8192));
+    memset(blk[i], 0x5a, 8192);
+  }
+  size_t r1 = rss_bytes();
+  expect_ge(r1, r0 + ((size_t)60 << 20));
+  for (size_t i = 0; i < N; i++) pm_free(blk[i]);
+  pm_malloc_trim(0);
+  size_t r2 = rss_bytes();
+  expect_le(r2, r0 + ((size_t)8 << 20));
+  tap_note("rss: %zu KiB -> %zu KiB -> %zu KiB", r0 >> 10, r1 >> 10, r2 >> 10);
+}
+
+/* ---- Decay without trim ---------------------------------------------------- */
+/* With a 0 ms delay, housekeeping (run every PM_HOUSEKEEP_EVERY slow-path
+ * calls) must release emptied arenas without anyone calling trim.  Slow
+ * paths are provoked by cycling through fresh 64 KiB blocks. */
+TEST(decay_releases_empty_arenas_without_trim) {
+  static void *blk[NBLK];
+  long saved = pmi_option_values[PM_OPTION_DECAY_MS];
+  pmi_option_values[PM_OPTION_DECAY_MS] = 0;
+  pm_malloc_trim(0);
+  pm_stats_t s0, s1, s2;
+  pm_stats_get(&s0);
+  for (size_t i = 0; i < NBLK; i++) require_not_null(blk[i] = pm_malloc(256));
+  for (size_t i = 0; i < NBLK; i++) pm_free(blk[i]);
+  pm_stats_get(&s1);
+  int rounds = 0;
+  for (; rounds < 1000; rounds++) {
+    pm_stats_get(&s2);
+    if (s2.narena_unmaps >= s1.narena_unmaps + 8 || s2.npurges > s1.npurges + 8) break;
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+    void *v[16];
+    for (int i = 0; i < 16; i++) v[i] = pm_malloc(65536);
+    for (int i = 0; i < 16; i++) pm_free(v[i]);
+  }
+  tap_note("released after %d rounds: unmaps %zu -> %zu, purges %zu -> %zu", rounds,
+           s1.narena_unmaps, s2.narena_unmaps, s1.npurges, s2.npurges);
+  expect_lt(rounds, 1000);
+  pmi_option_values[PM_OPTION_DECAY_MS] = saved;
+}

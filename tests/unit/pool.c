@@ -1,0 +1,119 @@
+/* tests/unit/pool.c — the pool life cycle: fill, empty, reuse.
+ *
+ * Fills several pools of one class, checks that every block belongs to a
+ * pool of that class (found by masking, no header), that no pool holds more
+ * than its capacity and that nused counts the blocks out; empties them,
+ * checks the pools went back to their arena and that filling again needs
+ * no new memory; and checks that slots freed
+ * by one class serve another (an empty pool is reusable for any class).
+ */
+#include "config.h"
+#include "internal.h"
+#include "sizeclass.h"
+#include "../tap.h"
+#include "pattern.h"
+#include <stdlib.h>
+
+static void no_decay(void) {
+  pmi_init();
+  pmi_option_values[PM_OPTION_DECAY_MS] = 3600000;   /* keep empty slots mapped */
+}
+
+/* ---- Fill, empty, reuse -------------------------------------------------- */
+static void fill_empty_reuse(unsigned cls) {
+  const pm_class_info_t *ci = &pmi_class_info[cls];
+  size_t n = 3 * (size_t)ci->capacity + 1, size = pmi_class_size(cls);
+  size_t req = cls == 0 ? 0 : size;   /* class 0 is malloc(0) */
+  void **blk = calloc(n, sizeof *blk), **again = calloc(n, sizeof *again);
+  require_true(blk && again);
+  for (size_t i = 0; i < n; i++) {
+    blk[i] = pm_malloc(req);
+    require_not_null(blk[i]);
+    pat_fill(blk[i], size, i);
+  }
+  size_t npools = 0;
+  for (size_t i = 0; i < n; i++) {
+    pm_pool_t *pool = pmi_arena_pool_of(blk[i]);
+    expect_eq(pool->cls, cls);
+    expect_eq(pool->block_size, size);
+    expect_true(pmi_pool_is_block(pool, blk[i]));
+    expect_false(pmi_pool_is_block(pool, (char *)blk[i] + 8));
+    size_t mine = 0, first = 1;
+    for (size_t j = 0; j < n; j++) {
+      if (pmi_arena_pool_of(blk[j]) != pool) continue;
+      mine++;
+      if (j < i) first = 0;
+    }
+    if (!first) continue;
+    npools++;
+    expect_le(mine, ci->capacity);
+    expect_eq(pool->nused, mine);
+  }
+  expect_ge(npools, 4);
+  for (size_t i = 0; i < n; i++) expect_eq(pat_bad(blk[i], size, i), size);
+  pm_stats_t s1, s2;
+  pm_stats_get(&s1);
+  for (size_t i = 0; i < n; i++) pm_free(blk[i]);
+  /* Emptied pools went back to their arena (the class may keep one). */
+  size_t owned = 0;
+  for (size_t i = 0; i < n; i++) {
+    pm_pool_t *pool = pmi_arena_pool_of(blk[i]);
+    int first = 1;
+    for (size_t j = 0; j < i && first; j++) first = pmi_arena_pool_of(blk[j]) != pool;
+    owned += first && pool->heap != NULL;
+  }
+  expect_le(owned, 1);
+  for (size_t i = 0; i < n; i++) require_not_null(again[i] = pm_malloc(req));
+  pm_stats_get(&s2);
+  expect_le(s2.arena_mapped, s1.arena_mapped);   /* the emptied slots came back */
+  expect_eq(s2.small_allocated, s1.small_allocated);
+  for (size_t i = 0; i < n; i++) pm_free(again[i]);
+  free(blk), free(again);
+}
+
+TEST(pool_fill_empty_reuse_small) {
+  no_decay();
+  unsigned classes[] = {0, 1, 2, 3, 7, 16, 31, 32};
+  for (size_t i = 0; i < sizeof classes / sizeof *classes; i++) fill_empty_reuse(classes[i]);
+}
+
+TEST(pool_fill_empty_reuse_medium) {
+  no_decay();
+  unsigned classes[] = {PM_NSMALL, PM_NSMALL + 7, PM_NSMALL + 20, PM_NSMALL + 41, PM_NCLASSES - 1};
+  for (size_t i = 0; i < sizeof classes / sizeof *classes; i++) fill_empty_reuse(classes[i]);
+}
+
+/* ---- An empty pool serves any class ------------------------------------- */
+/* Fill whole arenas with 32-byte pools until a second new arena appears,
+ * empty every pool, then ask for the same number of slots in 512-byte
+ * pools: if emptied slots could not change class, new arenas would be
+ * mapped. */
+TEST(empty_pool_slots_serve_another_class) {
+  no_decay();
+  pm_malloc_trim(0);
+  pm_stats_t s0, s1, s2;
+  pm_stats_get(&s0);
+  size_t cap = 1 << 22, n = 0;
+  void **blk = calloc(cap, sizeof *blk);
+  require_not_null(blk);
+  for (;;) {
+    require_lt(n, cap);
+    require_not_null(blk[n++] = pm_malloc(32));
+    if (n % 64) continue;
+    pm_stats_get(&s1);
+    if (s1.narenas >= s0.narenas + 2) break;
+  }
+  size_t slots_a = pmi_class_info[2].nslots;
+  size_t slots_used = (n + pmi_class_info[2].capacity - 1) / pmi_class_info[2].capacity * slots_a;
+  for (size_t i = 0; i < n; i++) pm_free(blk[i]);
+  unsigned cls_b = 32;
+  size_t per_pool = pmi_class_info[cls_b].capacity, slots_b = pmi_class_info[cls_b].nslots;
+  size_t m = slots_used / slots_b * per_pool;
+  for (size_t i = 0; i < m; i++) require_not_null(blk[i] = pm_malloc(512));
+  pm_stats_get(&s2);
+  expect_le(s2.narenas, s1.narenas);
+  expect_eq(s2.narena_unmaps, s1.narena_unmaps);
+  for (size_t i = 0; i < m; i++) pm_free(blk[i]);
+  free(blk);
+  expect_eq(pm_malloc_trim(0), 1);
+}

@@ -1,0 +1,28 @@
+#!/bin/sh
+# tests/valgrind.sh — run test programs under valgrind's memcheck.
+#
+# Usage: tests/valgrind.sh PROGRAM...   (make check-valgrind passes the unit
+# tests: they link libpm_internal.la and do not preload, so memcheck sees
+# poolmalloc's own code running on mmap'd memory, with glibc's malloc left
+# alone for the harness).  Each program must pass its TAP plan and valgrind
+# must report no error (--error-exitcode).  Prints TAP and a summary line;
+# exits 1 if anything failed.  VALGRIND overrides the valgrind command.
+. "$(dirname "$0")/tap.sh"
+
+vg=${VALGRIND:-valgrind}
+command -v "$vg" >/dev/null 2>&1 || { echo "1..0 # SKIP valgrind not installed"; exit 0; }
+tap_plan $#
+for t in "$@"; do
+  log=$t.valgrind.log
+  case $t in /*) prog=$t ;; *) prog=./$t ;; esac
+  "$vg" --error-exitcode=99 --quiet --log-file="$log.vg" "$prog" >"$log" 2>&1
+  rc=$?
+  if [ "$rc" -ne 0 ]; then
+    echo "# $t: exit status $rc (99 = valgrind found errors)"
+    tap_diag <"$log.vg"
+    grep '^not ok' "$log" | tap_diag
+  fi
+  tap_result $rc "valgrind $t"
+done
+echo "# $((tap_k - tap_nfail)) passed, $tap_nfail failed"
+tap_done
