@@ -125,3 +125,7 @@ check-valgrind: $(PM_UNIT_TESTS)
 	$(AM_V_at)VALGRIND='$(VALGRIND)' $(SHELL) $(srcdir)/tests/valgrind.sh $(PM_UNIT_TESTS)
 .PHONY: check-valgrind
 CLEANFILES += tests/unit/*.valgrind.log tests/unit/*.valgrind.log.vg
+
+# tap.h exits 77 when every case of a program skipped; under the TAP driver
+# the "# SKIP" lines already say so and 77 would read as an error.
+AM_TESTS_ENVIRONMENT += TAP_SKIP_STATUS=0; export TAP_SKIP_STATUS;
