@@ -292,21 +292,23 @@ PM_EXPORT long pm_gc_collect(int gen) {
 }
 
 /* ---- Automatic collection ------------------------------------------------ */
-/* Picks the generation to collect before an allocation of `bytes`, or -1.
- * CPython's collect_generations, plus the bytes trigger of issue 4: young
- * bytes over the threshold collect gen 0; bytes since the last full
- * collection over max(threshold, live bytes after it) — the heap-doubling
- * rule of Lua and Go — collect everything, so garbage cycles holding huge
- * objects cannot grow memory without bound between collections. */
-static int collect_pick_locked(size_t bytes) {
-  if (!pmi_gc.enabled || pmi_gc.threshold[0] == 0) return -1;
+/* Picks the generation to collect after an allocation, or -1.  CPython's
+ * collect_generations (3.12 also collects right after linking the new
+ * object: it is safe, the caller's reference makes it a root), plus the
+ * bytes trigger of issue 4: young bytes over the threshold collect gen 0;
+ * bytes since the last full collection over max(threshold, live bytes after
+ * it) — the heap-doubling rule of Lua and Go — collect everything, so
+ * garbage cycles holding huge objects cannot grow memory without bound
+ * between collections. */
+PM_INTERNAL int pmi_collect_pick_locked(void) {
+  if (!pmi_gc.enabled || pmi_gc.threshold[0] == 0 || pmi_gc.collecting) return -1;
   if (pmi_gc.bytes_threshold) {
     size_t full_limit = pmi_gc.live_bytes_after_full > pmi_gc.bytes_threshold
                             ? pmi_gc.live_bytes_after_full : pmi_gc.bytes_threshold;
-    if (pmi_gc.bytes_since_full + bytes > full_limit) return 2;
+    if (pmi_gc.bytes_since_full > full_limit) return 2;
   }
-  if (pmi_gc.count[0] + 1 > pmi_gc.threshold[0] ||
-      (pmi_gc.bytes_threshold && pmi_gc.bytes_since_young + bytes > pmi_gc.bytes_threshold)) {
+  if (pmi_gc.count[0] > pmi_gc.threshold[0] ||
+      (pmi_gc.bytes_threshold && pmi_gc.bytes_since_young > pmi_gc.bytes_threshold)) {
     for (int i = PM_GC_NGEN - 1; i > 0; i--) {
       if (pmi_gc.count[i] <= pmi_gc.threshold[i]) continue;
       /* full collections only when the pending long-lived objects exceed
@@ -317,13 +319,4 @@ static int collect_pick_locked(size_t bytes) {
     return 0;
   }
   return -1;
-}
-
-PM_INTERNAL void pmi_collect_maybe(size_t bytes) {
-  if (atomic_load_explicit(&pmi_gc.collecting, memory_order_relaxed)) return;
-  gc_lock(&pmi_gc.lock);
-  gc_ensure_init_locked();
-  int gen = collect_pick_locked(bytes);
-  gc_unlock(&pmi_gc.lock);
-  if (gen >= 0) pm_gc_collect(gen);
 }

@@ -94,21 +94,31 @@ PM_INLINE size_t gc_list_size(const pm_gchead_t *l) {
 
 /* ---- The layer lock: recursive, uncontended cost one CAS ----------------- */
 /* Recursive because finalizers, weakref callbacks and clear functions run
- * inside a collection and free objects through the same paths. */
+ * inside a collection and free objects through the same paths.  While the
+ * process has a single thread (glibc's __libc_single_threaded, which only
+ * ever goes from 1 to 0, and only in the thread calling pthread_create) the
+ * lock is taken with plain stores: no other thread exists to race with, and
+ * a thread created while we hold it sees a correct owner and waits. */
 typedef struct gc_lock_s {
   _Atomic uintptr_t owner;      /* address of the owner's TLS byte, or 0 */
   unsigned depth;               /* written by the owner only             */
 } gc_lock_t;
 PM_INTERNAL extern __thread char pmi_gc_tid __attribute__((tls_model("initial-exec")));
+extern char __libc_single_threaded;
 PM_INLINE void gc_lock(gc_lock_t *l) {
   uintptr_t me = (uintptr_t)&pmi_gc_tid;
-  if (atomic_load_explicit(&l->owner, memory_order_relaxed) == me) { l->depth++; return; }
-  for (unsigned spins = 0;; spins++) {
-    uintptr_t expect = 0;
-    if (atomic_compare_exchange_weak_explicit(&l->owner, &expect, me, memory_order_acquire,
-                                              memory_order_relaxed))
-      break;
-    if (spins > 64) sched_yield();
+  uintptr_t cur = atomic_load_explicit(&l->owner, memory_order_relaxed);
+  if (cur == me) { l->depth++; return; }
+  if (pm_likely(__libc_single_threaded) && cur == 0) {
+    atomic_store_explicit(&l->owner, me, memory_order_relaxed);
+  } else {
+    for (unsigned spins = 0;; spins++) {
+      uintptr_t expect = 0;
+      if (atomic_compare_exchange_weak_explicit(&l->owner, &expect, me, memory_order_acquire,
+                                                memory_order_relaxed))
+        break;
+      if (spins > 64) sched_yield();
+    }
   }
   l->depth = 1;
 }
@@ -174,9 +184,9 @@ PM_INTERNAL bool pmi_object_is_valid_locked(const void *p);
 PM_INTERNAL void pmi_object_misuse(const char *what, const void *o);
 
 /* ---- collect.c ---------------------------------------------------------- */
-/* Called by pm_obj_new before allocating: runs an automatic collection if a
- * threshold is crossed. */
-PM_INTERNAL void pmi_collect_maybe(size_t bytes);
+/* Called by pm_obj_new with the lock held, after counting the new object:
+ * the generation an automatic collection should collect now, or -1. */
+PM_INTERNAL int pmi_collect_pick_locked(void);
 
 /* ---- weakref.c ---------------------------------------------------------- */
 /* Detaches every weak reference to o (sets their referent to NULL).  With

@@ -144,7 +144,6 @@ PM_EXPORT void *pm_obj_new_flags(pm_type_t *type, size_t nitems, unsigned flags)
     errno = ENOMEM;
     return NULL;
   }
-  pmi_collect_maybe(size);
   pm_gchead_t *h = pmi_calloc(1, size);
   if (pm_unlikely(h == NULL)) return NULL;
   size_t usable = pmi_usable_size(h);
@@ -161,7 +160,9 @@ PM_EXPORT void *pm_obj_new_flags(pm_type_t *type, size_t nitems, unsigned flags)
     gc_list_append(h, &pmi_gc.gen[0]);
     pmi_gc.count[0]++;
   }
+  int gen = pmi_collect_pick_locked();
   gc_unlock(&pmi_gc.lock);
+  if (pm_unlikely(gen >= 0)) pm_gc_collect(gen);   /* our reference keeps h alive */
   return gc_obj(h);
 }
 
@@ -278,11 +279,9 @@ PM_EXPORT void pm_obj_decref_checked_(void *o) {
 static __thread pm_gchead_t *dealloc_pending __attribute__((tls_model("initial-exec")));
 static __thread bool dealloc_active __attribute__((tls_model("initial-exec")));
 
-/* Gives h's memory back (or parks it in the quarantine).  Lock held. */
-static void object_free_locked(pm_gchead_t *h, size_t usable) {
-  pmi_gc.live_objects--;
-  pmi_gc.live_bytes -= usable;
-  if (!(pmi_gc.debug & PM_GC_DEBUG_QUARANTINE)) { pmi_free(h); return; }
+/* Parks h, poisoned, in the quarantine ring (PM_GC_DEBUG_QUARANTINE) and
+ * frees the oldest entry.  Lock held. */
+static void object_quarantine_locked(pm_gchead_t *h) {
   h->next = (pm_gchead_t *)gc_type(h);   /* remembered for the diagnostic */
   h->prev = GC_QUARANTINE_MARK;
   h->type_bits = (uintptr_t)&gc_freed_type;
@@ -304,10 +303,13 @@ static void dealloc_drain(void) {
     void *o = gc_obj(h);
     if (t->clear) t->clear(o);          /* may push more onto the stack */
     if (t->dealloc) t->dealloc(o);
-    size_t usable = pmi_usable_size(h);
-    gc_lock(&pmi_gc.lock);
-    object_free_locked(h, usable);
-    gc_unlock(&pmi_gc.lock);
+    if (pm_likely(!(pmi_gc.debug & PM_GC_DEBUG_QUARANTINE))) {
+      pmi_free(h);
+    } else {
+      gc_lock(&pmi_gc.lock);
+      object_quarantine_locked(h);
+      gc_unlock(&pmi_gc.lock);
+    }
   }
   dealloc_active = false;
 }
@@ -332,11 +334,14 @@ PM_EXPORT void pm_obj_dealloc_(void *o) {
       if (atomic_fetch_sub_explicit(&h->refcnt, 1, memory_order_acq_rel) != 1) return;
     }
   }
+  size_t usable = pmi_usable_size(h);
   gc_lock(&pmi_gc.lock);
   if (gc_is_tracked(h)) {
     gc_list_remove(h);
     if (pmi_gc.count[0] > 0) pmi_gc.count[0]--;   /* as PyObject_GC_Del */
   }
+  pmi_gc.live_objects--;          /* counted here to need no second lock */
+  pmi_gc.live_bytes -= usable;
   pmi_weakref_t *callbacks = NULL;
   if (gc_flags(h) & PM_GCF_WEAKREFS) pmi_weakref_clear_locked(o, &callbacks);
   gc_unlock(&pmi_gc.lock);
