@@ -76,7 +76,8 @@ tests_api_sized_LDADD = $(PM_API_LIBS)
 tests_api_sized_LDFLAGS = $(PM_API_LINK)
 
 # ---- Stress: threads, fork, exit ------------------------------------------
-PM_STRESS_TESTS = tests/stress/threads tests/stress/fork tests/stress/exit
+PM_STRESS_TESTS = tests/stress/threads tests/stress/fork tests/stress/exit \
+	tests/stress/startup
 check_PROGRAMS += $(PM_STRESS_TESTS)
 TESTS += $(PM_STRESS_TESTS)
 tests_stress_threads_SOURCES = tests/stress/threads.c
@@ -91,6 +92,10 @@ tests_stress_exit_SOURCES = tests/stress/exit.c
 tests_stress_exit_CFLAGS = $(PM_TEST_CFLAGS)
 tests_stress_exit_LDADD = $(PM_API_LIBS) -lpthread
 tests_stress_exit_LDFLAGS = $(PM_API_LINK)
+tests_stress_startup_SOURCES = tests/stress/startup.c
+tests_stress_startup_CFLAGS = $(PM_TEST_CFLAGS)
+tests_stress_startup_LDADD = $(PM_API_LIBS) -lpthread
+tests_stress_startup_LDFLAGS = $(PM_API_LINK)
 
 # ---- Misuse: plain programs, run with LD_PRELOAD by misuse.sh -------------
 PM_MISUSE_BINS = tests/misuse/double_free tests/misuse/invalid_free \
@@ -115,7 +120,7 @@ EXTRA_DIST += tests/misuse/misuse.sh
 # ---- Preload: real programs under LD_PRELOAD --------------------------------
 PM_PRELOAD_TESTS = tests/preload/python.sh tests/preload/sort.sh \
 	tests/preload/gcc.sh tests/preload/git.sh tests/preload/coreutils.sh \
-	tests/preload/pmrun.sh
+	tests/preload/pmrun.sh tests/preload/options.sh
 TESTS += $(PM_PRELOAD_TESTS)
 EXTRA_DIST += $(PM_PRELOAD_TESTS) tests/preload/preload.sh
 

@@ -103,3 +103,28 @@ TEST(decay_releases_empty_arenas_without_trim) {
   expect_lt(rounds, 1000);
   pmi_option_values[PM_OPTION_DECAY_MS] = saved;
 }
+
+/* ---- No syscall per call ------------------------------------------------------ */
+/* A program that churns 4 KiB..64 KiB buffers must not map or unmap an arena
+ * (or purge) per call: over 200 000 malloc/free pairs, arenas mapped
+ * (narenas + narena_unmaps) and purges may move by a handful at most. */
+TEST(medium_churn_needs_no_syscall_per_call) {
+  enum { OPS = 200000, LIVE = 16 };
+  void *live[LIVE] = {0};
+  pm_stats_t s0, s1;
+  pm_stats_get(&s0);
+  uint64_t x = 88172645463325252ULL;
+  for (int i = 0; i < OPS; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    int k = (int)(x % LIVE);
+    pm_free(live[k]);
+    require_not_null(live[k] = pm_malloc(4096 + (size_t)(x >> 20) % (60 * 1024)));
+  }
+  for (int k = 0; k < LIVE; k++) pm_free(live[k]);
+  pm_stats_get(&s1);
+  size_t maps = (s1.narenas + s1.narena_unmaps) - (s0.narenas + s0.narena_unmaps);
+  size_t purges = s1.npurges - s0.npurges;
+  tap_note("%d operations: %zu arena maps, %zu purges", OPS, maps, purges);
+  expect_le(maps, 8);
+  expect_le(purges, OPS / 100);
+}
