@@ -53,7 +53,8 @@ tests_unit_enomem_CFLAGS = $(PM_TEST_CFLAGS)
 tests_unit_enomem_LDADD = $(PM_UNIT_LIBS)
 
 # ---- API tests (link the shipped library; -no-install: real binaries) ------
-PM_API_TESTS = tests/api/basic tests/api/align tests/api/stats tests/api/sized
+PM_API_TESTS = tests/api/basic tests/api/align tests/api/stats tests/api/sized \
+	tests/api/static_basic
 check_PROGRAMS += $(PM_API_TESTS)
 TESTS += $(PM_API_TESTS)
 PM_API_LIBS = lib/libpoolmalloc.la
@@ -74,6 +75,12 @@ tests_api_sized_SOURCES = tests/api/sized.c
 tests_api_sized_CFLAGS = $(PM_TEST_CFLAGS)
 tests_api_sized_LDADD = $(PM_API_LIBS)
 tests_api_sized_LDFLAGS = $(PM_API_LINK)
+# The same tests with libpoolmalloc.a linked into the program (direct
+# linking: the executable's malloc interposes on libc's own calls).
+tests_api_static_basic_SOURCES = tests/api/basic.c
+tests_api_static_basic_CFLAGS = $(PM_TEST_CFLAGS)
+tests_api_static_basic_LDADD = $(PM_API_LIBS)
+tests_api_static_basic_LDFLAGS = -static
 
 # ---- Stress: threads, fork, exit ------------------------------------------
 PM_STRESS_TESTS = tests/stress/threads tests/stress/fork tests/stress/exit \
