@@ -50,12 +50,14 @@ static PM_NOINLINE PM_COLD void collect_bad_edge(const void *from, const void *t
                   t && t->name ? t->name : "?", to);
 }
 
-/* update_refs: gc_refs = refcnt and flag COLLECTING for every object of l. */
+/* update_refs: gc_refs = refcnt and flag COLLECTING for every object of l.
+ * A tracked object with refcount 0 is dying in another thread, which is
+ * waiting for the lock to untrack it (or was, at a fork: then it leaks in
+ * the child): it is made a root, so nothing it references is touched. */
 static void collect_update_refs(pm_gchead_t *l) {
   for (pm_gchead_t *h = l->next; h != l; h = h->next) {
     uint32_t r = gc_refcnt(h);
-    if (pm_unlikely(r == 0)) pmi_object_misuse("tracked object with refcount 0 (freed?)", gc_obj(h));
-    h->gc_refs = r == 0 ? 1 : r;       /* release: keep it, never free it */
+    h->gc_refs = r == 0 ? 1 : r;
     gc_flag_set(h, PM_GCF_COLLECTING);
   }
 }

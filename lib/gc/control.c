@@ -9,6 +9,7 @@
  * buffers), none uses stdio.
  */
 #include "gc_internal.h"
+#include <pthread.h>
 
 PM_INTERNAL __thread char pmi_gc_tid __attribute__((tls_model("initial-exec")));
 
@@ -20,12 +21,21 @@ PM_INTERNAL struct pmi_gc_state pmi_gc = {
     .trim_threshold = (size_t)1 << 20,
 };
 
+/* fork(): no other thread may hold the layer lock at the moment of the
+ * fork, or the child could never take it.  Registered after the core's
+ * handlers, so ours prepare first (a holder of our lock may still need the
+ * allocator's locks) and run last in the child.  The child's only thread
+ * is the forking one, whose TLS address is the owner recorded before. */
+static void control_fork_prepare(void) { gc_lock(&pmi_gc.lock); }
+static void control_fork_release(void) { gc_unlock(&pmi_gc.lock); }
+
 PM_INTERNAL void pmi_control_init_locked(void) {
   for (int i = 0; i < PM_GC_NGEN; i++) gc_list_init(&pmi_gc.gen[i]);
   gc_list_init(&pmi_gc.permanent);
   gc_list_init(&pmi_gc.immortal);
   gc_list_init(&pmi_gc.garbage);
   pmi_gc.lists_ready = true;
+  pthread_atfork(control_fork_prepare, control_fork_release, control_fork_release);
 }
 
 #define GC_LOCKED(...)                                                         \

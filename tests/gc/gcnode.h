@@ -91,11 +91,11 @@ static gcnode_t *gcn_new_type(pm_type_t *t) {
   if (n) n->id = gcn_next_id++ % GCNODE_LOG_IDS;
   return n;
 }
-static gcnode_t *gcn_new(void) { return gcn_new_type(&gcnode_type); }
-static gcnode_t *gcn_new_fin(void) { return gcn_new_type(&gcnode_fin_type); }
+__attribute__((unused)) static gcnode_t *gcn_new(void) { return gcn_new_type(&gcnode_type); }
+__attribute__((unused)) static gcnode_t *gcn_new_fin(void) { return gcn_new_type(&gcnode_fin_type); }
 
 /* Stores a new strong reference to to in from's slot i (dropping the old). */
-static void gcn_link(gcnode_t *from, unsigned i, void *to) {
+__attribute__((unused)) static void gcn_link(gcnode_t *from, unsigned i, void *to) {
   void *old = from->ref[i];
   if (to) pm_incref(to);
   from->ref[i] = to;

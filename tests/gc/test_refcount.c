@@ -204,3 +204,45 @@ TEST(atomic_default_applies_to_new_objects) {
   pm_decref(n);
   pm_decref(m);
 }
+
+/* ---- fork --------------------------------------------------------------- */
+/* A thread keeps taking the layer lock while the main thread forks; each
+ * child must be able to allocate, collect and free (the atfork handlers of
+ * control.c).  A deadlocked child is killed by alarm() and fails the test. */
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static _Atomic int stop_churn;
+static void *churn_until_stopped(void *arg) {
+  while (!atomic_load(&stop_churn)) {
+    gcnode_t *a = pm_obj_new_flags(&gcnode_type, 0, PM_OBJ_ATOMIC);
+    a->id = 0;
+    pm_decref(a);
+  }
+  return NULL;
+}
+
+TEST(fork_while_another_thread_uses_the_layer) {
+  pm_gc_disable();
+  pthread_t t;
+  atomic_store(&stop_churn, 0);
+  require_eq(pthread_create(&t, NULL, churn_until_stopped, NULL), 0);
+  int ok = 0;
+  for (int i = 0; i < 40; i++) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      alarm(10);
+      gcnode_t *n = gcn_new();
+      gcn_link(n, 0, n);
+      pm_decref(n);
+      _exit(pm_gc_collect(2) >= 1 ? 0 : 1);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    ok += WIFEXITED(st) && WEXITSTATUS(st) == 0;
+  }
+  atomic_store(&stop_churn, 1);
+  pthread_join(t, NULL);
+  pm_gc_enable();
+  expect_eq(ok, 40);
+}
