@@ -7,7 +7,8 @@
  * checked before every free.  Workers exit with live blocks that other,
  * newer threads (which adopt the abandoned heaps) check and free.  At the
  * end, after malloc_trim, poolmalloc's in-use count is back where it
- * started: no block was lost and none was counted twice.
+ * started: no block was lost and none was counted twice.  Finally one thread
+ * reallocs the blocks of another (exited, then still running) thread.
  */
 #define _GNU_SOURCE 1
 #include <malloc.h>
@@ -16,6 +17,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <poolmalloc.h>
 #include "../tap.h"
 #include "../unit/pattern.h"
@@ -146,4 +148,58 @@ TEST(heaps_are_reused_not_multiplied) {
   for (int round = 0; round < 20; round++) run(adopter, 2);
   pm_stats_get(&s1);
   expect_le(s1.nheaps, s0.nheaps + 2);   /* exited threads' heaps are adopted */
+}
+
+/* ---- realloc of another thread's blocks ------------------------------------- */
+enum { NCROSS = 2000 };
+static hdr_t *cross[NCROSS];
+
+static atomic_int cross_phase;   /* 1: blocks ready, 2: realloc done */
+
+/* Allocates the blocks; with arg != NULL stays alive until they were
+ * realloc'ed, so the frees of moved blocks are remote frees to a live heap. */
+static void *cross_alloc(void *arg) {
+  uint64_t rng = 777;
+  for (int i = 0; i < NCROSS; i++) cross[i] = block_new(&rng);
+  atomic_store(&cross_phase, 1);
+  while (arg && atomic_load(&cross_phase) != 2) usleep(1000);
+  return NULL;
+}
+
+/* Grows or shrinks every block (moving most of them: a remote free of the
+ * old block) and checks what survived. */
+static void *cross_realloc(void *arg) {
+  for (int i = 0; i < NCROSS; i++) {
+    hdr_t *h = cross[i];
+    if (!h) continue;
+    size_t keep = h->size - sizeof *h, n = span(keep);
+    size_t nsize = i % 2 ? h->size * 2 + 100 : sizeof *h + (h->size - sizeof *h) / 3;
+    uint64_t seed = h->seed;
+    hdr_t *q = realloc(h, nsize);
+    expect_not_null(q);
+    if (!q) continue;
+    size_t check = nsize - sizeof *q < n ? nsize - sizeof *q : n;
+    expect_eq(pat_bad(q + 1, check, seed), check);
+    q->size = nsize;
+    pat_fill(q + 1, span(nsize - sizeof *q), q->seed = seed + 1);
+    if (span(nsize - sizeof *q) < nsize - sizeof *q)
+      pat_fill((char *)(q + 1) + (nsize - sizeof *q) - span(nsize - sizeof *q), span(nsize - sizeof *q), q->seed ^ 1);
+    cross[i] = q;
+  }
+  return arg;
+}
+
+TEST(realloc_of_another_threads_blocks) {
+  for (int stay = 0; stay < 2; stay++) {
+    pthread_t a, b;
+    atomic_store(&cross_phase, 0);
+    require_eq(pthread_create(&a, NULL, cross_alloc, stay ? (void *)1 : NULL), 0);
+    if (!stay) pthread_join(a, NULL);   /* the owner exited: its heap is abandoned */
+    while (atomic_load(&cross_phase) != 1) usleep(1000);
+    require_eq(pthread_create(&b, NULL, cross_realloc, NULL), 0);
+    pthread_join(b, NULL);
+    atomic_store(&cross_phase, 2);
+    if (stay) pthread_join(a, NULL);
+    for (int i = 0; i < NCROSS; i++) block_check_free(cross[i]), cross[i] = NULL;
+  }
 }

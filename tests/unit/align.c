@@ -103,3 +103,19 @@ TEST(bad_alignments_are_einval) {
   expect_eq((uintptr_t)q % 32, 0);
   pm_free(q);
 }
+
+TEST(alignments_beyond_a_chunk) {
+  for (size_t align = (size_t)8 << 20; align <= ((size_t)256 << 20); align *= 4) {
+    size_t sizes[] = {1, 100000, align + 1};
+    for (size_t i = 0; i < 3; i++) {
+      char *p = pm_aligned_alloc(align, sizes[i]);
+      require_not_null(p);
+      expect_eq((uintptr_t)p % align, 0);
+      expect_ge(pm_malloc_usable_size(p), sizes[i]);
+      pat_fill(p, sizes[i], i);
+      expect_eq(pat_bad(p, sizes[i], i), sizes[i]);
+      pm_free(p);
+    }
+  }
+  pm_malloc_trim(0);
+}
