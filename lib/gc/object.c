@@ -133,6 +133,13 @@ PM_EXPORT void pm_obj_check(const void *o) {
 }
 
 /* ---- Creation ----------------------------------------------------------- */
+/* The bytes an object is accounted for (live_bytes, the bytes trigger):
+ * header + basicsize for fixed-size types, which needs no lookup in the
+ * allocator, and the block's usable size for variable-size ones. */
+static inline size_t object_bytes(const pm_type_t *t, const pm_gchead_t *h) {
+  return t->itemsize ? pmi_usable_size(h) : PM_GC_HEADER_SIZE + t->basicsize;
+}
+
 PM_EXPORT void *pm_obj_new_flags(pm_type_t *type, size_t nitems, unsigned flags) {
   if (pm_unlikely(type == NULL || type->ready_ != PM_GC_TYPE_READY)) {
     if (pm_type_ready(type) != 0) return NULL;
@@ -146,7 +153,7 @@ PM_EXPORT void *pm_obj_new_flags(pm_type_t *type, size_t nitems, unsigned flags)
   }
   pm_gchead_t *h = pmi_calloc(1, size);
   if (pm_unlikely(h == NULL)) return NULL;
-  size_t usable = pmi_usable_size(h);
+  size_t usable = object_bytes(type, h);
   bool atomic = (flags & PM_OBJ_ATOMIC) || (type->flags & PM_TYPE_ATOMIC) || pmi_gc.atomic_default;
   h->type_bits = (uintptr_t)type | (atomic ? PM_OBJF_ATOMIC : 0);
   atomic_store_explicit(&h->refcnt, 1, memory_order_relaxed);
@@ -334,7 +341,7 @@ PM_EXPORT void pm_obj_dealloc_(void *o) {
       if (atomic_fetch_sub_explicit(&h->refcnt, 1, memory_order_acq_rel) != 1) return;
     }
   }
-  size_t usable = pmi_usable_size(h);
+  size_t usable = object_bytes(t, h);
   gc_lock(&pmi_gc.lock);
   if (gc_is_tracked(h)) {
     gc_list_remove(h);

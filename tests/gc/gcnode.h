@@ -75,13 +75,13 @@ static pm_type_t gcnode_type = {
     .name = "gcnode", .basicsize = sizeof(gcnode_t),
     .traverse = gcn_traverse, .clear = gcn_clear, .dealloc = gcn_dealloc,
 };
-static pm_type_t gcnode_fin_type = {
+__attribute__((unused)) static pm_type_t gcnode_fin_type = {
     .name = "gcnode_fin", .basicsize = sizeof(gcnode_t),
     .traverse = gcn_traverse, .clear = gcn_clear, .finalize = gcn_finalize,
     .dealloc = gcn_dealloc,
 };
 /* A leaf: no traverse, never tracked. */
-static pm_type_t gcleaf_type = {
+__attribute__((unused)) static pm_type_t gcleaf_type = {
     .name = "gcleaf", .basicsize = sizeof(gcnode_t), .dealloc = gcn_dealloc,
 };
 

@@ -22,7 +22,8 @@ typedef struct outcome_s {
 
 /* Runs fn in a child; fn returns normally only in the "continue" case. */
 static outcome_t run_child(void (*fn)(void)) {
-  outcome_t r = {{0}};
+  outcome_t r;
+  memset(&r, 0, sizeof r);
   int fds[2];
   if (pipe(fds) != 0) abort();
   fflush(stdout);
