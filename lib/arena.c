@@ -14,8 +14,12 @@
  *       ^                         |         (MADV_FREE: free, not zero)
  *       +------pool carved--------+-------------------------------+
  *
- * An arena whose 63 slots are all free is unmapped once it has been so for
- * the decay delay (POOLMALLOC_DECAY_MS), or at once by malloc_trim.
+ * Decay runs in epochs of half the delay (POOLMALLOC_DECAY_MS): at each
+ * epoch, slots that were already dirty at the previous epoch and have not
+ * been reused since are purged, so a slot is purged between half the delay
+ * and the delay after its pool emptied, and slots that churn never are.  An
+ * arena whose 63 slots are all free and all that old is unmapped instead.
+ * malloc_trim purges and unmaps at once.
  * Invariants: see types.h; pmi_arena_is_valid checks them.
  */
 #include "os.h"
@@ -30,8 +34,8 @@ static struct {
   pm_arena_t *bucket[PM_ARENA_SLOTS];   /* by nfree; bucket[0] = full arenas */
   pm_arena_t *all;                      /* every arena                       */
   size_t narenas;
-  uint64_t next_decay_ns;               /* no dirty arena is older before    */
-} arenas = {.lock = PTHREAD_MUTEX_INITIALIZER, .next_decay_ns = UINT64_MAX};
+  uint64_t next_epoch_ns;               /* next decay epoch; MAX if all clean */
+} arenas = {.lock = PTHREAD_MUTEX_INITIALIZER, .next_epoch_ns = UINT64_MAX};
 
 /* ---- Bucket lists ------------------------------------------------------ */
 static void arena_unlink_bucket(pm_arena_t *a) {
@@ -87,7 +91,7 @@ static void arena_destroy_locked(pm_arena_t *a) {
   atomic_fetch_add_explicit(&pmi_counters.narena_unmaps, 1, memory_order_relaxed);
 }
 
-static uint64_t delay_ns(void) { return (uint64_t)pmi_option(PM_OPTION_DECAY_MS) * 1000000u; }
+static uint64_t epoch_ns(void) { return (uint64_t)pmi_option(PM_OPTION_DECAY_MS) * 500000u; }
 
 /* ---- Pools ------------------------------------------------------------- */
 /* Mask of the lowest run of n free slots in free_mask, or 0. */
@@ -124,6 +128,7 @@ pm_pool_t *pmi_arena_pool_alloc(pm_heap_t *h, unsigned cls) {
   bool zero = (a->zero_mask & run) == run;
   a->zero_mask &= ~run;
   a->dirty_mask &= ~run;
+  a->dirty_old_mask &= ~run;
   arena_set_free_mask_locked(a, a->free_mask & ~run);
   pthread_mutex_unlock(&arenas.lock);
 
@@ -158,19 +163,15 @@ void pmi_arena_pool_free(pm_pool_t *pool) {
   uint64_t now = pmi_os_now_ns();
   pthread_mutex_lock(&arenas.lock);
   pm_assert((a->free_mask & run) == 0);
-  if (a->dirty_mask == 0) a->dirty_since_ns = now;
   a->dirty_mask |= run;
   arena_set_free_mask_locked(a, a->free_mask | run);
-  if (a->dirty_since_ns + delay_ns() < arenas.next_decay_ns)
-    __atomic_store_n(&arenas.next_decay_ns, a->dirty_since_ns + delay_ns(), __ATOMIC_RELAXED);
+  if (arenas.next_epoch_ns == UINT64_MAX) __atomic_store_n(&arenas.next_epoch_ns, now + epoch_ns(), __ATOMIC_RELAXED);
   pthread_mutex_unlock(&arenas.lock);
   pmi_arena_decay(now, false);
 }
 
 /* ---- Decay: giving memory back to the OS ------------------------------ */
-static bool arena_purge_locked(pm_arena_t *a) {
-  uint64_t dirty = a->dirty_mask;
-  bool released = false;
+static void arena_purge_locked(pm_arena_t *a, uint64_t dirty) {
   while (dirty != 0) {
     unsigned first = (unsigned)__builtin_ctzll(dirty);
     unsigned len = (unsigned)__builtin_ctzll(~(dirty >> first));
@@ -180,31 +181,31 @@ static bool arena_purge_locked(pm_arena_t *a) {
       a->zero_mask |= run;
     atomic_fetch_add_explicit(&pmi_counters.npurges, 1, memory_order_relaxed);
     dirty &= ~run;
-    released = true;
+    a->dirty_mask &= ~run;
   }
-  a->dirty_mask = 0;
-  a->dirty_since_ns = 0;
-  return released;
 }
 
 bool pmi_arena_decay(uint64_t now_ns, bool force) {
-  if (!force && now_ns < __atomic_load_n(&arenas.next_decay_ns, __ATOMIC_RELAXED)) return false;
-  uint64_t delay = delay_ns();
-  bool released = false;
+  if (!force && now_ns < __atomic_load_n(&arenas.next_epoch_ns, __ATOMIC_RELAXED)) return false;
+  bool released = false, dirty_left = false;
+  force |= epoch_ns() == 0;                  /* POOLMALLOC_DECAY_MS=0: at once */
   pthread_mutex_lock(&arenas.lock);
-  uint64_t next = UINT64_MAX;
   for (pm_arena_t *a = arenas.all, *next_a; a != NULL; a = next_a) {
     next_a = a->all_next;
-    if (a->dirty_mask == 0) continue;
-    if (!force && now_ns - a->dirty_since_ns < delay) {
-      if (a->dirty_since_ns + delay < next) next = a->dirty_since_ns + delay;
+    uint64_t expired = force ? a->dirty_mask : a->dirty_mask & a->dirty_old_mask;
+    if (a->nfree == ARENA_USABLE_SLOTS && expired == a->dirty_mask && (expired != 0 || force)) {
+      arena_destroy_locked(a);
+      released = true;
       continue;
     }
-    if (a->nfree == ARENA_USABLE_SLOTS) arena_destroy_locked(a);
-    else arena_purge_locked(a);
-    released = true;
+    if (expired != 0) {
+      arena_purge_locked(a, expired);
+      released = true;
+    }
+    a->dirty_old_mask = a->dirty_mask;
+    dirty_left |= a->dirty_mask != 0;
   }
-  __atomic_store_n(&arenas.next_decay_ns, next, __ATOMIC_RELAXED);
+  __atomic_store_n(&arenas.next_epoch_ns, dirty_left ? now_ns + epoch_ns() : UINT64_MAX, __ATOMIC_RELAXED);
   pthread_mutex_unlock(&arenas.lock);
   return released;
 }
@@ -238,5 +239,6 @@ bool pmi_arena_is_valid(const pm_arena_t *a) {
   return a->magic == PM_ARENA_MAGIC && (a->free_mask & 1) == 0 &&
          a->nfree == (uint32_t)__builtin_popcountll(a->free_mask) &&
          (a->dirty_mask & ~a->free_mask) == 0 && (a->zero_mask & ~a->free_mask) == 0 &&
-         (a->dirty_mask & a->zero_mask) == 0 && a->bucket == a->nfree;
+         (a->dirty_mask & a->zero_mask) == 0 && (a->dirty_old_mask & ~a->dirty_mask) == 0 &&
+         a->bucket == a->nfree;
 }

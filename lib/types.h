@@ -35,7 +35,8 @@
  *                          because free == local_free == NULL and bump == end
  *          heap == NULL <=> the pool's slots are free in its arena
  *   arena: nfree == popcount(free_mask); dirty_mask and zero_mask are
- *          disjoint subsets of free_mask
+ *          disjoint subsets of free_mask; dirty_old_mask is a subset of
+ *          dirty_mask
  *          the arena sits on arena bucket nfree (fullest arenas first)
  *   heap:  pools[c] is the head of class c's list of non-full pools, or
  *          &pmi_pool_empty; it is written only by its owning thread (or by
@@ -134,7 +135,7 @@ typedef struct pm_arena_s {
   uint64_t free_mask;           /* bit i: slot i belongs to no pool       */
   uint64_t dirty_mask;          /* free slots whose pages may be resident */
   uint64_t zero_mask;           /* free slots known to read as zero       */
-  uint64_t dirty_since_ns;      /* when dirty_mask became non-zero         */
+  uint64_t dirty_old_mask;      /* dirty at the last decay epoch too      */
   uint32_t nfree;               /* popcount(free_mask)                    */
   uint32_t bucket;              /* the list the arena is on               */
   struct pm_arena_s *next;      /* bucket list (fullest arenas first)     */
