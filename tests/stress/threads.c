@@ -8,13 +8,15 @@
  * newer threads (which adopt the abandoned heaps) check and free.  At the
  * end, after malloc_trim, poolmalloc's in-use count is back where it
  * started: no block was lost and none was counted twice.  Finally one thread
- * reallocs the blocks of another (exited, then still running) thread.
+ * reallocs the blocks of another (exited, then still running) thread, and
+ * malloc_trim / statistics run while threads allocate.
  */
 #define _GNU_SOURCE 1
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -202,4 +204,44 @@ TEST(realloc_of_another_threads_blocks) {
     if (stay) pthread_join(a, NULL);
     for (int i = 0; i < NCROSS; i++) block_check_free(cross[i]), cross[i] = NULL;
   }
+}
+
+/* ---- trim and statistics while threads allocate ------------------------------ */
+/* malloc_trim purges and unmaps while other threads take pools from the same
+ * arenas; pm_stats_get and malloc_info walk pools other threads are
+ * changing.  Neither may disturb a live block. */
+static atomic_int churn_stop;
+
+static void *churn(void *arg) {
+  uint64_t rng = 99 + (uintptr_t)arg;
+  hdr_t *live[256] = {0};
+  while (!atomic_load(&churn_stop)) {
+    for (int i = 0; i < 256; i++) {
+      block_check_free(live[i]);
+      live[i] = block_new(&rng);
+    }
+    for (int i = 0; i < 256; i += 2) block_check_free(live[i]), live[i] = NULL;   /* empty pools */
+  }
+  for (int i = 0; i < 256; i++) block_check_free(live[i]);
+  return NULL;
+}
+
+TEST(trim_and_stats_while_threads_allocate) {
+  pthread_t t[3];
+  atomic_store(&churn_stop, 0);
+  for (int i = 0; i < 3; i++) require_eq(pthread_create(&t[i], NULL, churn, (void *)(intptr_t)i), 0);
+  size_t before = atomic_load(&nchecked);
+  for (int round = 0; round < 300; round++) {
+    malloc_trim(0);
+    pm_stats_t s;
+    pm_stats_get(&s);
+    expect_ge(s.arena_mapped, s.pool_in_use);
+    FILE *f = fopen("/dev/null", "w");
+    if (f) malloc_info(0, f), fclose(f);
+    usleep(1000);
+  }
+  atomic_store(&churn_stop, 1);
+  for (int i = 0; i < 3; i++) pthread_join(t[i], NULL);
+  tap_note("%zu blocks checked while trimming", (size_t)(atomic_load(&nchecked) - before));
+  expect_gt(atomic_load(&nchecked), before + 1000);
 }
