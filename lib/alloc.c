@@ -184,12 +184,13 @@ static void *pmi_reallocarray(void *p, size_t count, size_t size) {
 }
 
 /* ---- Aligned allocation -------------------------------------------------- */
-/* alignment: a power of two.  Up to the slot size, a class whose block size
- * is a multiple of the alignment gives aligned blocks for free, because
- * pools start on slot boundaries (docs/design.md, "Alignment"). */
+/* alignment: a power of two.  Rounding the size up to a multiple of the
+ * alignment picks a class whose block size is a multiple of it, and pools
+ * start on a multiple of their blocks' natural alignment, so up to
+ * PM_MEDIUM_MAX the blocks come out aligned (docs/design.md, "Alignment"). */
 void *pmi_aligned(size_t alignment, size_t size) {
   if (alignment <= PM_ALIGN) return pmi_malloc(size);
-  if (alignment <= PM_SLOT_SIZE && size <= PM_MEDIUM_MAX) {
+  if (alignment <= PM_MEDIUM_MAX && size <= PM_MEDIUM_MAX) {
     size_t rounded = pm_align_up(size == 0 ? 1 : size, alignment);
     if (rounded <= PM_MEDIUM_MAX) return pmi_malloc(rounded);
   }

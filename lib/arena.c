@@ -94,14 +94,18 @@ static void arena_destroy_locked(pm_arena_t *a) {
 static uint64_t epoch_ns(void) { return (uint64_t)pmi_option(PM_OPTION_DECAY_MS) * 500000u; }
 
 /* ---- Pools ------------------------------------------------------------- */
-/* Mask of the lowest run of n free slots in free_mask, or 0. */
-static uint64_t arena_find_run(uint64_t free_mask, unsigned n) {
-  uint64_t starts = free_mask;   /* bit i: slots i..i+have-1 all free */
+/* Mask of the lowest run of n free slots in free_mask starting on a
+ * multiple of align slots (a power of two), or 0. */
+static uint64_t arena_find_run(uint64_t free_mask, unsigned n, unsigned align) {
+  static const uint64_t aligned_starts[] = {~0ull, 0x5555555555555555ull, 0x1111111111111111ull, 0,
+                                            0x0101010101010101ull, 0, 0, 0, 0x0001000100010001ull};
+  uint64_t runs = free_mask;   /* bit i: slots i..i+have-1 all free */
   for (unsigned have = 1; have < n;) {
     unsigned step = have < n - have ? have : n - have;
-    starts &= starts >> step;
+    runs &= runs >> step;
     have += step;
   }
+  uint64_t starts = runs & aligned_starts[align];
   if (starts == 0) return 0;
   unsigned first = (unsigned)__builtin_ctzll(starts);
   uint64_t run = n == 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1);
@@ -116,14 +120,14 @@ pm_pool_t *pmi_arena_pool_alloc(pm_heap_t *h, unsigned cls) {
   pthread_mutex_lock(&arenas.lock);
   for (unsigned b = nslots; b < PM_ARENA_SLOTS && run == 0; b++)
     for (a = arenas.bucket[b]; a != NULL; a = a->next)
-      if ((run = arena_find_run(a->free_mask, nslots)) != 0) break;
+      if ((run = arena_find_run(a->free_mask, nslots, ci->align_slots)) != 0) break;
   if (run == 0) {
     a = arena_create_locked();
     if (a == NULL) {
       pthread_mutex_unlock(&arenas.lock);
       return NULL;
     }
-    run = arena_find_run(a->free_mask, nslots);
+    run = arena_find_run(a->free_mask, nslots, ci->align_slots);
   }
   bool zero = (a->zero_mask & run) == run;
   a->zero_mask &= ~run;

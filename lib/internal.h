@@ -67,6 +67,7 @@ typedef struct pm_class_info_s {
   uint32_t capacity;    /* blocks per pool   */
   uint64_t recip;       /* ceil(2^40 / size) */
   uint8_t nslots;       /* slots per pool    */
+  uint8_t align_slots;  /* pools start on a multiple of this many slots */
 } pm_class_info_t;
 PM_INTERNAL extern pm_class_info_t pmi_class_info[PM_NCLASSES];
 PM_INTERNAL void pmi_sizeclass_init(void);

@@ -10,8 +10,8 @@
  * is taken the pages are moved (not copied) to a new chunk-aligned range.
  * Freed mappings of ordinary alignment wait in a small cache (at most
  * PM_LARGE_CACHE_SLOTS entries and POOLMALLOC_LARGE_CACHE_MB bytes) for
- * reuse by a request of 75%..100% their size; entries older than the decay
- * delay are unmapped.  A cached header keeps live == 0 and its chunk stays
+ * reuse by a request that leaves at most a quarter or 1 MiB of them unused
+ * (large_slack_ok); entries older than the decay delay are unmapped.  A cached header keeps live == 0 and its chunk stays
  * marked, so a second free of it is reported as a double free.
  * Locking: one mutex for the cache and the counters; never held across a
  * system call that can block for long except munmap of evicted entries.
@@ -56,13 +56,22 @@ static void *large_header_init(char *base, size_t map_size, char *user, size_t a
   return user;
 }
 
+/* A block may keep a mapping bigger than it needs by a quarter, or by up to
+ * PM_LARGE_SLACK_MAX: reusing a cached 1 MiB mapping for a 300 KiB request
+ * costs no RSS that the cache was not already holding, and lets realloc
+ * grow into it without a system call or a page fault. */
+#define PM_LARGE_SLACK_MAX PM_CHUNK_SIZE
+static bool large_slack_ok(size_t map_size, size_t need) {
+  return map_size - need <= need / 4 || map_size - need <= PM_LARGE_SLACK_MAX;
+}
+
 /* ---- The cache of freed mappings ---------------------------------------- */
 static char *large_cache_take(size_t need, size_t *size_out) {
   pthread_mutex_lock(&large.lock);
   unsigned best = PM_LARGE_CACHE_SLOTS;
   for (unsigned i = 0; i < large.ncached; i++) {
     size_t s = large.cache[i].size;
-    if (s >= need && s - need <= need / 4 && (best == PM_LARGE_CACHE_SLOTS || s < large.cache[best].size))
+    if (s >= need && large_slack_ok(s, need) && (best == PM_LARGE_CACHE_SLOTS || s < large.cache[best].size))
       best = i;
   }
   char *base = NULL;
@@ -194,7 +203,10 @@ void *pmi_large_realloc(pm_large_t *hdr, size_t size) {
   }
   size_t offset = (size_t)(user - base), old_size = hdr->map_size;
   size_t new_size = offset + pm_align_up(size, PM_PAGE_SIZE);
-  if (new_size <= old_size && old_size - new_size < old_size / 4) return user;  /* fits */
+  if (new_size <= old_size && large_slack_ok(old_size, new_size)) {   /* fits */
+    hdr->usable = old_size - offset;
+    return user;
+  }
   if (pmi_os_resize_in_place(base, old_size, new_size)) {
     hdr->map_size = new_size;
     hdr->usable = new_size - offset;

@@ -3,7 +3,9 @@
  * For each class it picks how many 16 KiB slots a pool spans: one for small
  * classes (obmalloc's pool), and for medium classes the span of at most
  * PM_POOL_MAX_SLOTS slots that holds at least four blocks (eight when they
- * fit in 64 KiB) with the least tail waste.  Built once by pmi_init(), then
+ * fit in 64 KiB) with the least tail waste, and the slot alignment of the
+ * pool start that makes every block aligned to the largest power of two
+ * dividing its size.  Built once by pmi_init(), then
  * read-only; pmi_sizeclass_init() checks the mapping's invariants.
  */
 #include "sizeclass.h"
@@ -38,6 +40,12 @@ void pmi_sizeclass_init(void) {
     ci->nslots = (uint8_t)nslots;
     ci->capacity = (uint32_t)(nslots * PM_SLOT_SIZE / bs);
     ci->recip = (((uint64_t)1 << 40) + bs - 1) / bs;
+    /* Blocks are aligned to the largest power of two dividing their size
+     * (up to PM_MEDIUM_MAX) when the pool starts on such a boundary, which
+     * is what lets pmi_aligned serve alignments up to 128 KiB from pools. */
+    size_t natural = bs & -bs;
+    if (natural > PM_MEDIUM_MAX) natural = PM_MEDIUM_MAX;
+    ci->align_slots = (uint8_t)(natural > PM_SLOT_SIZE ? natural / PM_SLOT_SIZE : 1);
     if (nslots == 0 || ci->capacity == 0) pmi_fatal("size class %u (%zu bytes) has no pool geometry", c, bs);
   }
   if (pmi_size_to_class(PM_MEDIUM_MAX) != PM_NCLASSES - 1 || pmi_class_size(PM_NCLASSES - 1) != PM_MEDIUM_MAX)

@@ -86,6 +86,7 @@ _Static_assert(PM_MEDIUM_MAX == (size_t)PM_SMALL_MAX << (PM_NMEDIUM / PM_MEDIUM_
 _Static_assert(PM_MEDIUM_MAX * 4 <= PM_POOL_MAX_SLOTS * PM_SLOT_SIZE,
                "the largest pool must hold at least four of the largest medium blocks");
 _Static_assert(PM_POOL_MAX_SLOTS < PM_ARENA_SLOTS - PM_ARENA_FIRST_SLOT, "pool wider than an arena");
+_Static_assert(PM_MEDIUM_MAX / PM_SLOT_SIZE <= 8, "arena_find_run aligns pool starts to at most 8 slots");
 _Static_assert(PM_DEBUG >= 0 && PM_DEBUG <= 3, "PM_DEBUG is 0..3");
 _Static_assert(PM_GC == 0 || PM_GC == 1, "PM_GC is 0 or 1");
 
