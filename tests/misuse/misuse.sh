@@ -8,6 +8,8 @@
 # POOLMALLOC_FOREIGN_FREE=1 hands a glibc block back to glibc instead.
 # Environment (from make check): top_srcdir, top_builddir, PM_LIB.
 . "$top_srcdir/tests/tap.sh"
+# The tests set the POOLMALLOC_* options they need; none leak in from outside.
+for v in $(env | sed -n 's/^\(POOLMALLOC_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
 
 bin=$top_builddir/tests/misuse
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pm-misuse.XXXXXX") || exit 1

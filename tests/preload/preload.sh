@@ -12,6 +12,8 @@
 #     thread heap in that process, so its malloc was the one in use.
 # Everything runs under LC_ALL=C with a private HOME and TMPDIR.
 . "$top_srcdir/tests/tap.sh"
+# The tests set the POOLMALLOC_* options they need; none leak in from outside.
+for v in $(env | sed -n 's/^\(POOLMALLOC_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
 
 : "${PM_LIB:?PM_LIB must name the built libpoolmalloc.so}"
 if [ ! -f "$PM_LIB" ]; then
