@@ -60,7 +60,7 @@ EXTRA_DIST += \
 
 PM_BENCH_RUN = $(top_srcdir)/tools/bench --build '$(abs_top_builddir)' --src '$(abs_top_srcdir)'
 
-.PHONY: bench bench-quick bench-smoke bench-programs
+.PHONY: bench bench-quick bench-smoke bench-programs clean-local-bench
 bench-programs: $(PM_BENCH_PROGS) $(PM_MICROBENCH) lib/libpoolmalloc.la
 
 bench: bench-programs
@@ -71,3 +71,10 @@ bench-quick: bench-programs
 
 bench-smoke: bench-programs
 	$(top_srcdir)/tools/bench-smoke --build '$(abs_top_builddir)' --src '$(abs_top_srcdir)'
+
+# Benchmark output in the build tree (published results live in the source
+# tree and are never cleaned).  Other fragments may add their own
+# prerequisites to clean-local the same way.
+clean-local: clean-local-bench
+clean-local-bench:
+	-rm -rf bench/results-quick bench/results-smoke bench/work
