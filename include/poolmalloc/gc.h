@@ -206,9 +206,10 @@ extern pm_type_t pm_weakref_type;
 #define PM_GC_NGEN 3
 #define PM_GC_PERMANENT 3      /* the frozen generation, for counts only */
 
-/* Collects generation gen (0..2; 2 = full) and every younger one; returns the
- * number of unreachable objects found (resurrected ones excluded), or -1 if a
- * collection is already running in this thread. */
+/* Collects generation gen (0..2; 2 = full; out of range = 2) and every
+ * younger one; returns the number of unreachable objects found (resurrected
+ * ones excluded), or -1 if a collection is already running (re-entered from
+ * a finalizer or callback, or in another thread). */
 long pm_gc_collect(int gen);
 void pm_gc_enable(void);
 void pm_gc_disable(void);
