@@ -1,8 +1,11 @@
 /* alloc.c — the public entry points: malloc, free and the rest of the family.
  *
  * Fast paths only.  malloc of a small block is: one TLS load, a shift, two
- * loads and a pop; free is one pagemap load, the pool descriptor by masking,
- * three checks (owner, block start, canary) and a push.  Everything else
+ * loads, a canary check and a pop; free is one pagemap load, the pool
+ * descriptor by masking, three checks (owner, block start, not the block
+ * freed last) and a push that never reads the block, so freeing a cold
+ * block does not wait for memory (pool.c explains how double frees are
+ * still caught before reuse).  Everything else
  * tail-calls out of line: pool.c (refill), heap.c (remote frees), large.c.
  * Each function is defined once as hidden pmi_* (for internal callers such as
  * the GC layer) with an exported pm_* alias; override.c includes this file
@@ -47,6 +50,7 @@ PM_INLINE void *alloc_from_class(pm_heap_t *h, unsigned cls) {
   pm_pool_t *pool = h->pools[cls];
   pm_block_t *b = pool->free;
   if (pm_unlikely(b == NULL)) return pmi_pool_malloc_slow(h, cls);
+  if (pm_unlikely(b->canary != pmi_canary(b))) pmi_pool_reuse_fatal(b);   /* freed twice */
   pool->free = b->next;
   b->canary = 0;
   pool->nused++;
@@ -97,9 +101,10 @@ void pmi_free(void *p) {
   pm_pool_t *pool = pmi_arena_pool_of(p);
   pm_heap_t *h = pmi_heap_tls;
   pm_block_t *b = p;
-  if (pm_unlikely(PM_DEBUG > 0 || pool->heap != h || !pmi_pool_is_block(pool, p) || b->canary == pmi_canary(b)))
+  pm_block_t *last = pool->local_free;
+  if (pm_unlikely(PM_DEBUG > 0 || pool->heap != h || !pmi_pool_is_block(pool, p) || b == last))
     return alloc_free_arena_slow(p);
-  b->next = pool->local_free;
+  b->next = last;
   b->canary = pmi_canary(b);
   pool->local_free = b;
   if (pm_unlikely(--pool->nused == 0 || pool->full)) pmi_pool_free_event(h, pool);

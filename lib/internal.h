@@ -116,6 +116,8 @@ PM_INLINE bool pmi_pool_is_block(const pm_pool_t *pool, const void *p) {
 /* Refill path of malloc for class cls: returns a block (canary cleared) or
  * NULL with errno = ENOMEM. */
 PM_INTERNAL void *pmi_pool_malloc_slow(pm_heap_t *h, unsigned cls);
+/* A popped block without its canary: it was freed twice. */
+PM_INTERNAL PM_NORETURN PM_COLD void pmi_pool_reuse_fatal(const void *b);
 /* After a local free made the pool empty or un-full. */
 PM_INTERNAL void pmi_pool_free_event(pm_heap_t *h, pm_pool_t *pool);
 /* A local free by the owner (or the abandoned heap's collector). */

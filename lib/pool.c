@@ -7,7 +7,7 @@
  *          or never-used room between bump and end.  The list head is the
  *          pool the malloc fast path pops from.
  *   full   unlinked (full == 1): free == local_free == NULL and bump == end.
- *          The first local free into it links it back at the head.
+ *          The first local free into it links it back at the tail.
  *   empty  nused == 0.  Given back to its arena at once, unless it is the
  *          only pool of its class in the heap (kept so that a program that
  *          mallocs and frees one block in a loop never touches the arena lock).
@@ -15,8 +15,16 @@
  * Free lists are split as in mimalloc: malloc pops `free`, free pushes
  * `local_free`, and the slow path moves local_free over when free runs dry.
  * That keeps `free_is_zero` exact without a store on the free path: a list
- * carved from zeroed memory stays zero (but for the link word) until it is
- * replaced by a list of freed blocks.
+ * carved from zeroed memory stays zero (but for the link and canary words)
+ * until it is replaced by a list of freed blocks.
+ *
+ * Double frees: every block on a free list carries the canary
+ * (address ^ pmi_secret) in word 1, and every pop checks and clears it.  A
+ * block freed twice is on the lists twice, so it is popped twice, and the
+ * second pop finds a cleared canary and aborts before the block can be
+ * handed out again.  The free fast path also catches the common
+ * free(p); free(p) at once (p == local_free), and the slow free paths check
+ * the canary itself.
  * Runs only on slow paths; touches only pools of the heap it is given.
  */
 #include "os.h"
@@ -25,19 +33,54 @@
 #include <errno.h>
 
 /* ---- Class lists ------------------------------------------------------- */
+/* h->pools[cls] is the head; head->prev is the tail (the list is circular in
+ * the prev direction only, so the tail is one load away); tail->next ==
+ * NULL.  New pools go to the head; pools that stop being full go to the
+ * tail, so they collect more frees before malloc reaches them again instead
+ * of bouncing between full and used on every free (obmalloc links them at
+ * the front). */
+static bool pool_is_only(const pm_heap_t *h, const pm_pool_t *pool) {
+  return h->pools[pool->cls] == pool && pool->next == NULL;
+}
+
 static void pool_link_head(pm_heap_t *h, pm_pool_t *pool) {
   pm_pool_t *head = h->pools[pool->cls];
-  pool->prev = NULL;
-  pool->next = head == &pmi_pool_empty ? NULL : head;
-  if (pool->next != NULL) pool->next->prev = pool;
+  if (head == &pmi_pool_empty) {
+    pool->next = NULL;
+    pool->prev = pool;
+  } else {
+    pool->next = head;
+    pool->prev = head->prev;
+    head->prev = pool;
+  }
   h->pools[pool->cls] = pool;
   pool->in_list = 1;
 }
 
+static void pool_link_tail(pm_heap_t *h, pm_pool_t *pool) {
+  pm_pool_t *head = h->pools[pool->cls];
+  if (head == &pmi_pool_empty) {
+    pool_link_head(h, pool);
+    return;
+  }
+  pm_pool_t *tail = head->prev;
+  tail->next = pool;
+  pool->prev = tail;
+  pool->next = NULL;
+  head->prev = pool;
+  pool->in_list = 1;
+}
+
 static void pool_unlink(pm_heap_t *h, pm_pool_t *pool) {
-  if (pool->prev != NULL) pool->prev->next = pool->next;
-  else h->pools[pool->cls] = pool->next != NULL ? pool->next : (pm_pool_t *)&pmi_pool_empty;
-  if (pool->next != NULL) pool->next->prev = pool->prev;
+  pm_pool_t *head = h->pools[pool->cls];
+  if (pool == head) {
+    if (pool->next != NULL) pool->next->prev = pool->prev;
+    h->pools[pool->cls] = pool->next != NULL ? pool->next : (pm_pool_t *)&pmi_pool_empty;
+  } else {
+    pool->prev->next = pool->next;
+    if (pool->next != NULL) pool->next->prev = pool->prev;
+    else head->prev = pool->prev;          /* it was the tail */
+  }
   pool->next = pool->prev = NULL;
   pool->in_list = 0;
 }
@@ -57,8 +100,12 @@ static void pool_carve(pm_pool_t *pool) {
   if (n == 0) n = 1;
   if (n > left) n = left;
   char *b = pool->bump, *last = b + (n - 1) * bs;
-  for (char *p = b; p < last; p += bs) ((pm_block_t *)p)->next = (pm_block_t *)(p + bs);
+  for (char *p = b; p < last; p += bs) {
+    ((pm_block_t *)p)->next = (pm_block_t *)(p + bs);
+    ((pm_block_t *)p)->canary = pmi_canary(p);
+  }
   ((pm_block_t *)last)->next = NULL;
+  ((pm_block_t *)last)->canary = pmi_canary(last);
   pool->free = (pm_block_t *)b;
   pool->free_is_zero = pool->bump_is_zero;
   pool->bump = last + bs;
@@ -81,11 +128,14 @@ static bool pool_refill(pm_pool_t *pool) {
 
 static void *pool_pop(pm_pool_t *pool) {
   pm_block_t *b = pool->free;
+  if (pm_unlikely(b->canary != pmi_canary(b))) pmi_pool_reuse_fatal(b);
   pool->free = b->next;
   b->canary = 0;
   pool->nused++;
   return b;
 }
+
+void pmi_pool_reuse_fatal(const void *b) { pmi_fatal("double free of %p", b); }
 
 void *pmi_pool_malloc_slow(pm_heap_t *h, unsigned cls) {
   if (pm_unlikely(h == &pmi_heap_empty)) {
@@ -105,13 +155,7 @@ void *pmi_pool_malloc_slow(pm_heap_t *h, unsigned cls) {
   }
   for (; pool != &pmi_pool_empty && pool != NULL; pool = next) {
     next = pool->next;
-    if (pool->free != NULL || pool_refill(pool)) {
-      if (pool->prev != NULL) {          /* make it the fast path's pool */
-        pool_unlink(h, pool);
-        pool_link_head(h, pool);
-      }
-      return pool_pop(pool);
-    }
+    if (pool->free != NULL || pool_refill(pool)) return pool_pop(pool);   /* it is the head */
     pool_unlink(h, pool);                /* used -> full */
     pool->full = 1;
   }
@@ -130,9 +174,9 @@ void *pmi_pool_malloc_slow(pm_heap_t *h, unsigned cls) {
 void pmi_pool_free_event(pm_heap_t *h, pm_pool_t *pool) {
   if (pool->full) {                      /* full -> used */
     pool->full = 0;
-    pool_link_head(h, pool);
+    pool_link_tail(h, pool);
   }
-  if (pool->nused == 0 && (pool->prev != NULL || pool->next != NULL))
+  if (pool->nused == 0 && !pool_is_only(h, pool))
     pool_release(h, pool);               /* used -> empty, back to the arena */
 }
 

@@ -36,13 +36,14 @@ expect() {
   tap_result $ok "$name"
 }
 
-tap_plan 15
+tap_plan 16
 NF='(not allocated by poolmalloc)'
 NS='(not the start of a block)'
 expect "double free, small block" "poolmalloc: double free of @ADDR@" "$bin/double_free" 32
 expect "double free, 16-byte block" "poolmalloc: double free of @ADDR@" "$bin/double_free" 16
 expect "double free, medium block" "poolmalloc: double free of @ADDR@" "$bin/double_free" 20000
 expect "double free, first free in another thread" "poolmalloc: double free of @ADDR@" "$bin/double_free" 48 remote
+expect "double free, another free in between" "poolmalloc: double free of @ADDR@" "$bin/double_free" 64 interleaved
 expect "double free, large block (in the large cache)" "poolmalloc: double free of @ADDR@" "$bin/double_free" 1048576
 expect "free of a stack address" "poolmalloc: invalid free of @ADDR@ $NF" "$bin/invalid_free" stack
 expect "free of a static array" "poolmalloc: invalid free of @ADDR@ $NF" "$bin/invalid_free" static
