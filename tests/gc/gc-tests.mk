@@ -6,11 +6,13 @@
 #   finalize  PEP 442 finalizers, resurrection, weak references + callbacks
 #   random    random graphs against a reachability oracle
 #   misuse    the diagnostics (child processes; abort in debug builds)
+#   threads   mutators under a client lock + deaths racing collections
 #   example   examples/minilang run through tests/gc/example.sh
 # The C tests link libpm_internal.la (unit style, they may read config.h).
 if PM_GC
 PM_GC_TESTS = tests/gc/test_refcount tests/gc/test_collect \
-	tests/gc/test_finalize tests/gc/test_random tests/gc/test_misuse
+	tests/gc/test_finalize tests/gc/test_random tests/gc/test_misuse \
+	tests/gc/test_threads
 check_PROGRAMS += $(PM_GC_TESTS)
 TESTS += $(PM_GC_TESTS) tests/gc/example.sh
 EXTRA_DIST += tests/gc/gcnode.h tests/gc/example.sh
@@ -25,4 +27,6 @@ tests_gc_test_random_SOURCES = tests/gc/test_random.c tests/gc/gcnode.h
 tests_gc_test_random_LDADD = $(PM_GC_TEST_LIBS)
 tests_gc_test_misuse_SOURCES = tests/gc/test_misuse.c tests/gc/gcnode.h
 tests_gc_test_misuse_LDADD = $(PM_GC_TEST_LIBS)
+tests_gc_test_threads_SOURCES = tests/gc/test_threads.c tests/gc/gcnode.h
+tests_gc_test_threads_LDADD = $(PM_GC_TEST_LIBS)
 endif
