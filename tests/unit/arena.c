@@ -3,7 +3,8 @@
  * After a program frees what it allocated, pm_malloc_trim(0) unmaps the
  * empty arenas at once (narenas down, narena_unmaps up, arena_mapped down)
  * and the resident set really shrinks (MADV_DONTNEED by default); with no
- * trim, the decay path releases them on its own once the delay has passed.
+ * trim, the decay path releases them on its own once the delay has passed,
+ * and not before; churning medium buffers costs no syscall per call.
  * The byte counters are exact here: this program is single-threaded and
  * nothing but the test calls pm_*.
  */
@@ -104,10 +105,36 @@ TEST(decay_releases_empty_arenas_without_trim) {
   pmi_option_values[PM_OPTION_DECAY_MS] = saved;
 }
 
+/* ---- Hysteresis ------------------------------------------------------------ */
+/* With a one-hour delay, freed memory stays mapped and unpurged however many
+ * slow paths run: a program that frees and allocates again does not thrash
+ * the OS. */
+TEST(nothing_is_released_before_the_delay) {
+  static void *blk[NBLK];
+  long saved = pmi_option_values[PM_OPTION_DECAY_MS];
+  pmi_option_values[PM_OPTION_DECAY_MS] = 3600000;
+  pm_malloc_trim(0);
+  for (size_t i = 0; i < NBLK; i++) require_not_null(blk[i] = pm_malloc(256));
+  for (size_t i = 0; i < NBLK; i++) pm_free(blk[i]);
+  pm_stats_t s1, s2;
+  pm_stats_get(&s1);
+  for (int round = 0; round < 300; round++) {
+    void *v[16];
+    for (int i = 0; i < 16; i++) v[i] = pm_malloc(65536);
+    for (int i = 0; i < 16; i++) pm_free(v[i]);
+  }
+  pm_stats_get(&s2);
+  expect_eq(s2.narena_unmaps, s1.narena_unmaps);
+  expect_eq(s2.npurges, s1.npurges);
+  expect_ge(s2.arena_mapped, s1.arena_mapped);
+  expect_eq(pm_malloc_trim(0), 1);   /* trim does not wait for the delay */
+  pmi_option_values[PM_OPTION_DECAY_MS] = saved;
+}
+
 /* ---- No syscall per call ------------------------------------------------------ */
 /* A program that churns 4 KiB..64 KiB buffers must not map or unmap an arena
  * (or purge) per call: over 200 000 malloc/free pairs, arenas mapped
- * (narenas + narena_unmaps) and purges may move by a handful at most. */
+ * (narenas + narena_unmaps) and purges may move by a handful, not per call. */
 TEST(medium_churn_needs_no_syscall_per_call) {
   enum { OPS = 200000, LIVE = 16 };
   void *live[LIVE] = {0};
@@ -125,6 +152,6 @@ TEST(medium_churn_needs_no_syscall_per_call) {
   size_t maps = (s1.narenas + s1.narena_unmaps) - (s0.narenas + s0.narena_unmaps);
   size_t purges = s1.npurges - s0.npurges;
   tap_note("%d operations: %zu arena maps, %zu purges", OPS, maps, purges);
-  expect_le(maps, 8);
+  expect_le(maps, 64);   /* pools of up to 32 classes x 512 KiB: a few arenas, once */
   expect_le(purges, OPS / 100);
 }
