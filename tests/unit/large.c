@@ -99,6 +99,32 @@ TEST(large_realloc_grows_with_contents_preserved) {
   pm_free(q);
 }
 
+/* Two large blocks mapped one after the other grow in turns, so each
+ * growth tends to run into the other mapping: mremap must then move the
+ * block (or the allocator copy it), with the contents intact either way. */
+TEST(interleaved_large_growth_moves_or_grows_intact) {
+  size_t size[2] = {150000, 150000};
+  char *p[2];
+  for (int k = 0; k < 2; k++) {
+    require_not_null(p[k] = pm_malloc(size[k]));
+    pat_fill(p[k], size[k], 100 + k);
+  }
+  int moved = 0;
+  for (int step = 0; step < 24; step++) {
+    int k = step & 1;
+    size_t next = size[k] + size[k] / 2 + 4096 * (size_t)step;
+    char *q = pm_realloc(p[k], next);
+    require_not_null(q);
+    moved += q != p[k];
+    expect_eq(pat_bad(q, size[k], 100 + k), size[k]);
+    expect_eq(pat_bad(p[!k], size[!k], 100 + !k), size[!k]);   /* the neighbour is untouched */
+    pat_fill(q, next, 100 + k);
+    p[k] = q, size[k] = next;
+  }
+  tap_note("%d of 24 growth steps moved the block", moved);
+  pm_free(p[0]), pm_free(p[1]);
+}
+
 TEST(large_realloc_grows_in_place_inside_the_usable_size) {
   char *p = pm_malloc(PM_MEDIUM_MAX + 1);
   require_not_null(p);
