@@ -3,7 +3,8 @@
 # gcc (driver, cc1, as, collect2, ld: every process inherits the preload)
 # compiles and links a small but real C program, which then runs — under
 # the preload too.  Warnings, the program's output and the exit status must
-# match the plain run.
+# match the plain run.  g++ does the same for a threaded C++ program
+# (operator new/delete, over-aligned new, std::map, std::string).
 . "$top_srcdir/tests/preload/preload.sh"
 
 cc=$(command -v gcc || command -v cc) || { echo "1..0 # SKIP no C compiler"; exit 0; }
@@ -43,7 +44,41 @@ int main(void) {
   return 0;
 }
 C
-tap_plan 2
+cat >"$pm_tmp/prog.cc" <<'CC'
+// operator new/delete, aligned new, std::string, std::map, threads.
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+struct alignas(64) Line { char bytes[64]; };
+int main() {
+  std::vector<std::thread> ts;
+  std::vector<std::size_t> out(4);
+  for (int t = 0; t < 4; t++)
+    ts.emplace_back([t, &out] {
+      std::map<std::string, std::vector<int>> m;
+      for (int i = 0; i < 50000; i++) m["key" + std::to_string((i * 7919 + t) % 9973)].push_back(i);
+      std::vector<std::unique_ptr<Line>> lines;
+      for (int i = 0; i < 1000; i++) lines.emplace_back(new Line());
+      std::size_t s = m.size();
+      for (auto &l : lines) s += reinterpret_cast<std::uintptr_t>(l.get()) % 64;   // 0: aligned
+      out[t] = s;
+    });
+  for (auto &t : ts) t.join();
+  for (auto v : out) std::printf("%zu\n", v);
+}
+CC
+cxx=$(command -v g++ || command -v c++)
+tap_plan 3
 pm_compare "gcc -O2 -Wall compiles and links" "$cc" -O2 -Wall -o prog "$pm_tmp/prog.c"
 pm_compare "gcc-built program runs" sh -c "'$cc' -O1 -o prog '$pm_tmp/prog.c' && ./prog"
+if [ -n "$cxx" ]; then
+  pm_compare "g++ builds and runs a threaded C++ program (new, aligned new)" \
+    sh -c "'$cxx' -O1 -pthread -o prog '$pm_tmp/prog.cc' && ./prog"
+else
+  tap_skip "g++ builds and runs a threaded C++ program" "no C++ compiler"
+fi
 tap_done
