@@ -63,9 +63,15 @@ static void collect_update_refs(pm_gchead_t *l) {
 }
 
 static const void *visit_from;   /* the object being traversed (lock held) */
+static size_t bad_edges;         /* edges subtract_refs rejected (lock held) */
 
+/* Every edge is validated once per pass over a set, in subtract_refs; the
+ * graph cannot change before move_unreachable walks the same edges, so that
+ * pass validates only if subtract_refs found a bad one (validation is a
+ * dependent load per edge: it would cost more than the pass itself). */
 static int visit_decref(void *o, void *arg) {
-  if (pm_unlikely(!pmi_object_is_valid_locked(o))) {
+  if (pm_unlikely(!gc_object_is_valid_locked(o))) {
+    bad_edges++;
     collect_bad_edge(visit_from, o);
     return 0;
   }
@@ -83,6 +89,7 @@ static int visit_decref(void *o, void *arg) {
 
 /* subtract_refs: remove the references internal to l. */
 static void collect_subtract_refs(pm_gchead_t *l) {
+  bad_edges = 0;
   for (pm_gchead_t *h = l->next; h != l; h = h->next) {
     void *o = gc_obj(h);
     visit_from = o;
@@ -92,7 +99,7 @@ static void collect_subtract_refs(pm_gchead_t *l) {
 
 static int visit_reachable(void *o, void *arg) {
   pm_gchead_t *young = arg;
-  if (pm_unlikely(!pmi_object_is_valid_locked(o))) return 0;   /* reported already */
+  if (pm_unlikely(bad_edges != 0) && !gc_object_is_valid_locked(o)) return 0;   /* reported */
   pm_gchead_t *h = gc_head(o);
   uintptr_t f = gc_flags(h);
   if (!(f & PM_GCF_COLLECTING)) return 0;      /* not in young, or scanned */

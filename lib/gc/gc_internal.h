@@ -179,6 +179,16 @@ PM_INTERNAL bool pmi_object_type_known_locked(const pm_type_t *t);
 /* Is p the client pointer of a live layer object?  Cheap enough for every
  * edge of a collection: pagemap load, then the type registry. */
 PM_INTERNAL bool pmi_object_is_valid_locked(const void *p);
+/* Its inline fast path for the collector's visit functions: the header
+ * lies in p's chunk unless p is within 32 bytes of the chunk start, and
+ * nearly every edge leads to an object of the last type seen. */
+PM_INLINE bool gc_object_is_valid_locked(const void *p) {
+  if (pm_unlikely(((uintptr_t)p & (PM_ALIGN - 1)) != 0 || ((uintptr_t)p & PM_CHUNK_MASK) < PM_GC_HEADER_SIZE))
+    return pmi_object_is_valid_locked(p);
+  if (pm_unlikely(pmi_pagemap_kind(p) == PM_CHUNK_FOREIGN)) return false;
+  const pm_type_t *t = gc_type(gc_head(p));
+  return pm_likely(t == pmi_gc.last_type && t != NULL) || pmi_object_type_known_locked(t);
+}
 /* Diagnoses misuse of o: aborts in debug builds, else prints one line and
  * returns (the caller then takes the documented safe path). */
 PM_INTERNAL void pmi_object_misuse(const char *what, const void *o);
