@@ -24,6 +24,7 @@
  */
 #include "gc_internal.h"
 #include <errno.h>
+#include <string.h>
 
 /* ---- The type registry (open addressing on the type's address) ---------- */
 static size_t type_slot(const pm_type_t *t, size_t cap) {
@@ -151,8 +152,14 @@ PM_EXPORT void *pm_obj_new_flags(pm_type_t *type, size_t nitems, unsigned flags)
     errno = ENOMEM;
     return NULL;
   }
-  pm_gchead_t *h = pmi_calloc(1, size);
+  pm_gchead_t *h = pmi_malloc(size);
   if (pm_unlikely(h == NULL)) return NULL;
+  /* malloc + clearing only the client part beats calloc for small objects:
+   * the header is written field by field below anyway. */
+  memset(gc_obj(h), 0, size - PM_GC_HEADER_SIZE);
+  h->next = NULL;
+  h->prev = 0;
+  h->gc_refs = 0;
   size_t usable = object_bytes(type, h);
   bool atomic = (flags & PM_OBJ_ATOMIC) || (type->flags & PM_TYPE_ATOMIC) || pmi_gc.atomic_default;
   h->type_bits = (uintptr_t)type | (atomic ? PM_OBJF_ATOMIC : 0);
