@@ -56,7 +56,8 @@ typedef struct pm_type_s {
   size_t basicsize;          /* bytes of the client struct                */
   size_t itemsize;           /* bytes per item for pm_obj_new_var, else 0 */
   /* Calls visit(ref, arg) for every non-NULL object reference the object
-   * holds (PM_VISIT does the NULL test).  NULL: the object holds no
+   * holds (PM_VISIT does the NULL test), and nothing else: it must not
+   * allocate, free or change references.  NULL: the object holds no
    * references and is never tracked by the cycle collector. */
   int (*traverse)(void *self, pm_visit_fn visit, void *arg);
   /* Drops every reference (set the field to NULL, then pm_decref) and leaves
