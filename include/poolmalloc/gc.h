@@ -34,11 +34,13 @@
  *     either collect at their own safepoints (pm_gc_disable() + explicit
  *     pm_gc_collect()) or stop their mutators from a PM_GC_PHASE_START
  *     callback (pm_gc_callback_add) and resume them at PM_GC_PHASE_STOP.
+ *
+ * Usable from C and C++ (GCC or Clang: the inline functions use the
+ * __atomic builtins, which also work on the plain uint32_t count).
  */
 #ifndef POOLMALLOC_GC_H
 #define POOLMALLOC_GC_H
 
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -90,7 +92,7 @@ typedef struct pm_gchead_s {
   struct pm_gchead_s *next;  /* generation list                           */
   uintptr_t prev;            /* previous | PM_GCF_* collector flags       */
   uintptr_t type_bits;       /* const pm_type_t * | PM_OBJF_* (immutable) */
-  _Atomic uint32_t refcnt;   /* >= PM_REFCNT_IMMORTAL: immortal           */
+  uint32_t refcnt;           /* atomic RMW iff ATOMIC; >= IMMORTAL: immortal */
   uint32_t gc_refs;          /* scratch count during a collection         */
 } pm_gchead_t;
 #define PM_GC_HEADER_SIZE 32
@@ -127,7 +129,7 @@ int pm_obj_is_finalized(const void *o);
  * never examined by collections (they are roots).  Irreversible. */
 void pm_obj_make_immortal(void *o);
 static inline int pm_obj_is_immortal(const void *o) {
-  return atomic_load_explicit(&PM_GCHEAD(o)->refcnt, memory_order_relaxed) >= PM_REFCNT_IMMORTAL;
+  return __atomic_load_n(&PM_GCHEAD(o)->refcnt, __ATOMIC_RELAXED) >= PM_REFCNT_IMMORTAL;
 }
 /* Validates that o is a live object of a registered type; on failure prints
  * "poolmalloc: gc: <problem> 0x... (type <name>)" and aborts. */
@@ -148,21 +150,21 @@ static inline void pm_decref(void *o) { pm_obj_decref_checked_(o); }
 #else
 static inline void pm_incref(void *o) {
   pm_gchead_t *h = PM_GCHEAD(o);
-  uint32_t r = atomic_load_explicit(&h->refcnt, memory_order_relaxed);
+  uint32_t r = __atomic_load_n(&h->refcnt, __ATOMIC_RELAXED);
   if (__builtin_expect(r >= PM_REFCNT_IMMORTAL, 0)) return;
   if (h->type_bits & PM_OBJF_ATOMIC)
-    atomic_fetch_add_explicit(&h->refcnt, 1, memory_order_relaxed);
+    __atomic_fetch_add(&h->refcnt, 1, __ATOMIC_RELAXED);
   else
-    atomic_store_explicit(&h->refcnt, r + 1, memory_order_relaxed);
+    __atomic_store_n(&h->refcnt, r + 1, __ATOMIC_RELAXED);
 }
 static inline void pm_decref(void *o) {
   pm_gchead_t *h = PM_GCHEAD(o);
-  uint32_t r = atomic_load_explicit(&h->refcnt, memory_order_relaxed);
+  uint32_t r = __atomic_load_n(&h->refcnt, __ATOMIC_RELAXED);
   if (__builtin_expect(r >= PM_REFCNT_IMMORTAL, 0)) return;
   if (h->type_bits & PM_OBJF_ATOMIC) {
-    r = atomic_fetch_sub_explicit(&h->refcnt, 1, memory_order_release);
+    r = __atomic_fetch_sub(&h->refcnt, 1, __ATOMIC_RELEASE);
     if (r == 1) {
-      atomic_thread_fence(memory_order_acquire);
+      __atomic_thread_fence(__ATOMIC_ACQUIRE);
       pm_obj_dealloc_(o);
     } else if (__builtin_expect(r == 0, 0)) {
       pm_obj_refcnt_error_(o);
@@ -171,14 +173,14 @@ static inline void pm_decref(void *o) {
   }
   if (__builtin_expect(r <= 1, 0)) {
     if (r == 1) {
-      atomic_store_explicit(&h->refcnt, 0, memory_order_relaxed);
+      __atomic_store_n(&h->refcnt, 0, __ATOMIC_RELAXED);
       pm_obj_dealloc_(o);
     } else {
       pm_obj_refcnt_error_(o);
     }
     return;
   }
-  atomic_store_explicit(&h->refcnt, r - 1, memory_order_relaxed);
+  __atomic_store_n(&h->refcnt, r - 1, __ATOMIC_RELAXED);
 }
 #endif
 static inline void pm_xdecref(void *o) { if (o) pm_decref(o); }

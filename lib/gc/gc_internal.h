@@ -53,7 +53,7 @@ PM_INLINE void gc_flag_set(pm_gchead_t *h, uintptr_t f) { h->prev |= f; }
 PM_INLINE void gc_flag_clear(pm_gchead_t *h, uintptr_t f) { h->prev &= ~f; }
 PM_INLINE bool gc_is_tracked(const pm_gchead_t *h) { return h->next != NULL; }
 PM_INLINE uint32_t gc_refcnt(const pm_gchead_t *h) {
-  return atomic_load_explicit(&((pm_gchead_t *)h)->refcnt, memory_order_relaxed);
+  return __atomic_load_n(&((pm_gchead_t *)h)->refcnt, __ATOMIC_RELAXED);
 }
 
 /* ---- Lists -------------------------------------------------------------- */

@@ -163,7 +163,7 @@ PM_EXPORT void *pm_obj_new_flags(pm_type_t *type, size_t nitems, unsigned flags)
   size_t usable = object_bytes(type, h);
   bool atomic = (flags & PM_OBJ_ATOMIC) || (type->flags & PM_TYPE_ATOMIC) || pmi_gc.atomic_default;
   h->type_bits = (uintptr_t)type | (atomic ? PM_OBJF_ATOMIC : 0);
-  atomic_store_explicit(&h->refcnt, 1, memory_order_relaxed);
+  __atomic_store_n(&h->refcnt, 1, __ATOMIC_RELAXED);
   gc_lock(&pmi_gc.lock);
   gc_ensure_init_locked();
   pmi_gc.live_objects++;
@@ -233,7 +233,7 @@ PM_EXPORT void pm_obj_make_immortal(void *o) {
   gc_lock(&pmi_gc.lock);
   gc_ensure_init_locked();
   if (gc_refcnt(h) < PM_REFCNT_IMMORTAL) {
-    atomic_store_explicit(&h->refcnt, PM_REFCNT_IMMORTAL_INIT, memory_order_relaxed);
+    __atomic_store_n(&h->refcnt, PM_REFCNT_IMMORTAL_INIT, __ATOMIC_RELAXED);
     if (gc_is_tracked(h) && !(gc_flags(h) & PM_GCF_COLLECTING)) gc_list_move(h, &pmi_gc.immortal);
   }
   gc_unlock(&pmi_gc.lock);
@@ -245,7 +245,7 @@ PM_EXPORT void pm_obj_make_immortal(void *o) {
 PM_EXPORT void pm_obj_refcnt_error_(void *o) {
   pm_gchead_t *h = gc_head(o);
   if (h->type_bits & PM_OBJF_ATOMIC)   /* the fetch_sub wrapped: undo it */
-    atomic_fetch_add_explicit(&h->refcnt, 1, memory_order_relaxed);
+    __atomic_fetch_add(&h->refcnt, 1, __ATOMIC_RELAXED);
   gc_lock(&pmi_gc.lock);
   bool freed = gc_type(h) == &gc_freed_type && h->prev == GC_QUARANTINE_MARK;
   gc_unlock(&pmi_gc.lock);
@@ -260,8 +260,8 @@ PM_EXPORT void pm_obj_incref_checked_(void *o) {
   pm_gchead_t *h = gc_head(o);
   uint32_t r = gc_refcnt(h);
   if (r >= PM_REFCNT_IMMORTAL) return;
-  if (h->type_bits & PM_OBJF_ATOMIC) atomic_fetch_add_explicit(&h->refcnt, 1, memory_order_relaxed);
-  else atomic_store_explicit(&h->refcnt, r + 1, memory_order_relaxed);
+  if (h->type_bits & PM_OBJF_ATOMIC) __atomic_fetch_add(&h->refcnt, 1, __ATOMIC_RELAXED);
+  else __atomic_store_n(&h->refcnt, r + 1, __ATOMIC_RELAXED);
 }
 
 PM_EXPORT void pm_obj_decref_checked_(void *o) {
@@ -280,12 +280,12 @@ PM_EXPORT void pm_obj_decref_checked_(void *o) {
   uint32_t r = gc_refcnt(h);
   if (r >= PM_REFCNT_IMMORTAL) return;
   if (h->type_bits & PM_OBJF_ATOMIC) {
-    if (atomic_fetch_sub_explicit(&h->refcnt, 1, memory_order_acq_rel) == 1) pm_obj_dealloc_(o);
+    if (__atomic_fetch_sub(&h->refcnt, 1, __ATOMIC_ACQ_REL) == 1) pm_obj_dealloc_(o);
   } else if (r == 1) {
-    atomic_store_explicit(&h->refcnt, 0, memory_order_relaxed);
+    __atomic_store_n(&h->refcnt, 0, __ATOMIC_RELAXED);
     pm_obj_dealloc_(o);
   } else {
-    atomic_store_explicit(&h->refcnt, r - 1, memory_order_relaxed);
+    __atomic_store_n(&h->refcnt, r - 1, __ATOMIC_RELAXED);
   }
 }
 
@@ -299,7 +299,7 @@ static void object_quarantine_locked(pm_gchead_t *h) {
   h->next = (pm_gchead_t *)gc_type(h);   /* remembered for the diagnostic */
   h->prev = GC_QUARANTINE_MARK;
   h->type_bits = (uintptr_t)&gc_freed_type;
-  atomic_store_explicit(&h->refcnt, 0, memory_order_relaxed);
+  __atomic_store_n(&h->refcnt, 0, __ATOMIC_RELAXED);
   size_t i = pmi_gc.quarantine_pos++ % PM_GC_QUARANTINE;
   pm_gchead_t *old = pmi_gc.quarantine[i];
   pmi_gc.quarantine[i] = h;
@@ -343,9 +343,9 @@ PM_EXPORT void pm_obj_dealloc_(void *o) {
     gc_flag_set(h, PM_GCF_FINALIZED);
     gc_unlock(&pmi_gc.lock);
     if (first) {
-      atomic_store_explicit(&h->refcnt, 1, memory_order_relaxed);
+      __atomic_store_n(&h->refcnt, 1, __ATOMIC_RELAXED);
       t->finalize(o);
-      if (atomic_fetch_sub_explicit(&h->refcnt, 1, memory_order_acq_rel) != 1) return;
+      if (__atomic_fetch_sub(&h->refcnt, 1, __ATOMIC_ACQ_REL) != 1) return;
     }
   }
   size_t usable = object_bytes(t, h);

@@ -182,12 +182,11 @@ PM_EXPORT void *pm_weakref_get(void *wrp) {
     if (c == 0) r = NULL;                       /* dying: too late */
     else if (c < PM_REFCNT_IMMORTAL) {
       if (h->type_bits & PM_OBJF_ATOMIC) {
-        while (c != 0 && !atomic_compare_exchange_weak_explicit(&h->refcnt, &c, c + 1,
-                                                                memory_order_relaxed,
-                                                                memory_order_relaxed)) {}
+        while (c != 0 && !__atomic_compare_exchange_n(&h->refcnt, &c, c + 1, true,
+                                                      __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {}
         if (c == 0) r = NULL;
       } else {
-        atomic_store_explicit(&h->refcnt, c + 1, memory_order_relaxed);
+        __atomic_store_n(&h->refcnt, c + 1, __ATOMIC_RELAXED);
       }
     }
   }

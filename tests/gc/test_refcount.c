@@ -5,6 +5,7 @@
  */
 #include "../tap.h"
 #include "gcnode.h"
+#include <stdatomic.h>
 #include <pthread.h>
 
 TEST(new_object_is_zeroed_counted_and_tracked) {

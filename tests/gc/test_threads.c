@@ -13,6 +13,7 @@
  */
 #include "../tap.h"
 #include "gcnode.h"
+#include <stdatomic.h>
 #include <pthread.h>
 
 #define NMUT 3
