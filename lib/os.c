@@ -141,8 +141,13 @@ uint64_t pmi_os_random(void) {
 
 size_t pmi_os_page_size(void) { return (size_t)sysconf(_SC_PAGESIZE); }
 
+/* Kernels without CONFIG_ANON_VMA_NAME answer EINVAL: ask once. */
+static _Atomic int os_name_unsupported;
+
 void pmi_os_name(void *p, size_t size, const char *name) {
+  if (atomic_load_explicit(&os_name_unsupported, memory_order_relaxed)) return;
   int saved = errno;
-  prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)p, size, (unsigned long)name);
+  if (prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)p, size, (unsigned long)name) != 0)
+    atomic_store_explicit(&os_name_unsupported, 1, memory_order_relaxed);
   errno = saved;
 }
