@@ -4,9 +4,13 @@
  * (pmi_arena_pool_alloc) and return them when empty (pmi_arena_pool_free);
  * nothing here runs on a fast path.
  *
- * Fullest first (obmalloc's usable_arenas / nfp2lasta): arenas sit on
- * bucket[nfree]; a pool is carved from the arena with the fewest free slots
- * that has a long enough run, so lightly used arenas drain and can go back.
+ * Best fit, fullest first (obmalloc's usable_arenas / nfp2lasta, adapted to
+ * pools of several slots): arenas sit on bucket[longest run of free slots];
+ * a pool of n slots is carved from the first arena of the lowest bucket
+ * >= n, so it comes from the most fragmented arena that can hold it, and
+ * empty arenas (bucket 63) are used last, drain, and go back to the OS.
+ * Finding the arena is O(1) in the number of arenas: the first candidate
+ * fits unless the class needs an aligned start (pmi_class_info.align_slots).
  *
  * Slot states inside an arena (free_mask, dirty_mask, zero_mask):
  *
@@ -31,7 +35,7 @@
 
 static struct {
   pthread_mutex_t lock;
-  pm_arena_t *bucket[PM_ARENA_SLOTS];   /* by nfree; bucket[0] = full arenas */
+  pm_arena_t *bucket[PM_ARENA_SLOTS];   /* by longest free run; [0] = full */
   pm_arena_t *all;                      /* every arena                       */
   size_t narenas;
   uint64_t next_epoch_ns;               /* next decay epoch; MAX if all clean */
@@ -45,8 +49,15 @@ static void arena_unlink_bucket(pm_arena_t *a) {
   a->next = a->prev = NULL;
 }
 
+/* Length of the longest run of set bits. */
+static unsigned arena_longest_run(uint64_t mask) {
+  unsigned n = 0;
+  for (; mask != 0; n++) mask &= mask << 1;
+  return n;
+}
+
 static void arena_link_bucket(pm_arena_t *a) {
-  a->bucket = a->nfree;
+  a->bucket = arena_longest_run(a->free_mask);
   a->prev = NULL;
   a->next = arenas.bucket[a->bucket];
   if (a->next != NULL) a->next->prev = a;
@@ -97,8 +108,8 @@ static uint64_t epoch_ns(void) { return (uint64_t)pmi_option(PM_OPTION_DECAY_MS)
 /* Mask of the lowest run of n free slots in free_mask starting on a
  * multiple of align slots (a power of two), or 0. */
 static uint64_t arena_find_run(uint64_t free_mask, unsigned n, unsigned align) {
-  static const uint64_t aligned_starts[] = {~0ull, 0x5555555555555555ull, 0x1111111111111111ull, 0,
-                                            0x0101010101010101ull, 0, 0, 0, 0x0001000100010001ull};
+  static const uint64_t aligned_starts[9] = {[1] = ~0ull, [2] = 0x5555555555555555ull,
+                                             [4] = 0x1111111111111111ull, [8] = 0x0101010101010101ull};
   uint64_t runs = free_mask;   /* bit i: slots i..i+have-1 all free */
   for (unsigned have = 1; have < n;) {
     unsigned step = have < n - have ? have : n - have;
@@ -244,5 +255,5 @@ bool pmi_arena_is_valid(const pm_arena_t *a) {
          a->nfree == (uint32_t)__builtin_popcountll(a->free_mask) &&
          (a->dirty_mask & ~a->free_mask) == 0 && (a->zero_mask & ~a->free_mask) == 0 &&
          (a->dirty_mask & a->zero_mask) == 0 && (a->dirty_old_mask & ~a->dirty_mask) == 0 &&
-         a->bucket == a->nfree;
+         a->bucket == arena_longest_run(a->free_mask);
 }

@@ -37,7 +37,7 @@
  *   arena: nfree == popcount(free_mask); dirty_mask and zero_mask are
  *          disjoint subsets of free_mask; dirty_old_mask is a subset of
  *          dirty_mask
- *          the arena sits on arena bucket nfree (fullest arenas first)
+ *          the arena sits on the bucket of its longest free run (best fit)
  *   heap:  pools[c] is the head of class c's list of non-full pools, or
  *          &pmi_pool_empty; it is written only by its owning thread (or by
  *          whoever holds it off every list while abandoned).
@@ -138,7 +138,7 @@ typedef struct pm_arena_s {
   uint64_t zero_mask;           /* free slots known to read as zero       */
   uint64_t dirty_old_mask;      /* dirty at the last decay epoch too      */
   uint32_t nfree;               /* popcount(free_mask)                    */
-  uint32_t bucket;              /* the list the arena is on               */
+  uint32_t bucket;              /* its list: longest run of free slots    */
   struct pm_arena_s *next;      /* bucket list (fullest arenas first)     */
   struct pm_arena_s *prev;
   struct pm_arena_s *all_next;  /* every arena, for stats and decay       */
