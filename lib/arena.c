@@ -39,7 +39,7 @@ static struct {
   pm_arena_t *all;                      /* every arena                       */
   size_t narenas;
   uint64_t next_epoch_ns;               /* next decay epoch; MAX if all clean */
-} arenas = {.lock = PTHREAD_MUTEX_INITIALIZER, .next_epoch_ns = UINT64_MAX};
+} arenas = {.lock = PM_LOCK_INITIALIZER, .next_epoch_ns = UINT64_MAX};
 
 /* ---- Bucket lists ------------------------------------------------------ */
 static void arena_unlink_bucket(pm_arena_t *a) {
@@ -248,7 +248,7 @@ void pmi_arena_stats(pm_stats_t *out) {
 
 void pmi_arena_fork_prepare(void) { pthread_mutex_lock(&arenas.lock); }
 void pmi_arena_fork_parent(void) { pthread_mutex_unlock(&arenas.lock); }
-void pmi_arena_fork_child(void) { pthread_mutex_init(&arenas.lock, NULL); }
+void pmi_arena_fork_child(void) { PM_LOCK_RESET(&arenas.lock); }
 
 bool pmi_arena_is_valid(const pm_arena_t *a) {
   return a->magic == PM_ARENA_MAGIC && (a->free_mask & 1) == 0 &&

@@ -45,7 +45,7 @@ static struct {
   _Atomic size_t nabandoned;
   size_t nheaps;
   char *meta_cur, *meta_end;
-} heaps = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} heaps = {.lock = PM_LOCK_INITIALIZER};
 
 /* ---- Acquiring a heap --------------------------------------------------- */
 static pm_heap_t *heap_carve_locked(void) {
@@ -189,7 +189,7 @@ void pmi_heap_fork_parent(void) { pthread_mutex_unlock(&heaps.lock); }
 /* Only the forking thread survives: every other heap is now ownerless, so
  * rebuild the lists from the registry and let adoption/collection reclaim. */
 void pmi_heap_fork_child(void) {
-  pthread_mutex_init(&heaps.lock, NULL);
+  PM_LOCK_RESET(&heaps.lock);
   heaps.abandoned = heaps.unused = NULL;
   atomic_store_explicit(&heaps.nabandoned, 0, memory_order_relaxed);
   for (pm_heap_t *h = heaps.all; h != NULL; h = h->all_next)

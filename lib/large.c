@@ -13,8 +13,8 @@
  * reuse by a request that leaves at most a quarter or 1 MiB of them unused
  * (large_slack_ok); entries older than the decay delay are unmapped.  A cached header keeps live == 0 and its chunk stays
  * marked, so a second free of it is reported as a double free.
- * Locking: one mutex for the cache and the counters; never held across a
- * system call that can block for long except munmap of evicted entries.
+ * Locking: one mutex for the cache, never held across a system call; the
+ * live counters are atomics.
  */
 #include "os.h"
 
@@ -33,14 +33,12 @@ static struct {
   large_cached_t cache[PM_LARGE_CACHE_SLOTS];
   unsigned ncached;
   size_t cached_bytes;
-  size_t nlive, live_bytes;
-} large = {.lock = PTHREAD_MUTEX_INITIALIZER};
+  _Atomic size_t nlive, live_bytes;     /* counters, outside the lock */
+} large = {.lock = PM_LOCK_INITIALIZER};
 
 static void large_account(ptrdiff_t nlive, ptrdiff_t bytes) {
-  pthread_mutex_lock(&large.lock);
-  large.nlive += (size_t)nlive;
-  large.live_bytes += (size_t)bytes;
-  pthread_mutex_unlock(&large.lock);
+  atomic_fetch_add_explicit(&large.nlive, (size_t)nlive, memory_order_relaxed);
+  atomic_fetch_add_explicit(&large.live_bytes, (size_t)bytes, memory_order_relaxed);
 }
 
 static void *large_header_init(char *base, size_t map_size, char *user, size_t alignment) {
@@ -226,12 +224,12 @@ void *pmi_large_realloc(pm_large_t *hdr, size_t size) {
 /* ---- Statistics and fork ------------------------------------------------- */
 void pmi_large_stats(pm_stats_t *out) {
   pthread_mutex_lock(&large.lock);
-  out->nlarge = large.nlive;
-  out->large_allocated = large.live_bytes;
+  out->nlarge = atomic_load_explicit(&large.nlive, memory_order_relaxed);
+  out->large_allocated = atomic_load_explicit(&large.live_bytes, memory_order_relaxed);
   out->large_cached = large.cached_bytes;
   pthread_mutex_unlock(&large.lock);
 }
 
 void pmi_large_fork_prepare(void) { pthread_mutex_lock(&large.lock); }
 void pmi_large_fork_parent(void) { pthread_mutex_unlock(&large.lock); }
-void pmi_large_fork_child(void) { pthread_mutex_init(&large.lock, NULL); }
+void pmi_large_fork_child(void) { PM_LOCK_RESET(&large.lock); }

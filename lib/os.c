@@ -1,8 +1,9 @@
 /* os.c — every system call poolmalloc makes (the contract is os.h).
  *
- * Aligned mappings use a hint first: the address right after the last
- * aligned mapping, which is usually free, so an arena costs one mmap.  If the
- * hint is taken we over-map by the alignment and trim the two ends.
+ * Aligned mappings use a hint first: the aligned address just below the
+ * lowest recent mapping, which is usually free because the kernel places
+ * mappings top-down, so an arena costs one mmap.  If the hint is taken we
+ * over-map by the alignment and trim the two ends (three system calls).
  * Never allocates; safe before pmi_init() (the page size is a constant,
  * checked against the kernel's at init).
  */
@@ -31,7 +32,7 @@
 #define PR_SET_VMA_ANON_NAME 0
 #endif
 
-static _Atomic uintptr_t os_hint;   /* next address to try for aligned maps */
+static _Atomic uintptr_t os_hint;   /* lowest recent aligned mapping */
 
 #ifdef PM_FAULT_SEAM
 static _Atomic int os_fail_count;
@@ -56,11 +57,14 @@ void *pmi_os_map(size_t size, size_t alignment) {
     errno = ENOMEM;
     return NULL;
   }
+  /* The kernel hands out addresses top-down, so the range just below our
+   * lowest recent mapping is usually free: try it first. */
   uintptr_t hint = atomic_load_explicit(&os_hint, memory_order_relaxed);
-  if (hint != 0 && (hint & (alignment - 1)) == 0) {
-    void *p = os_mmap((void *)hint, size, MAP_FIXED_NOREPLACE);
-    if (p == (void *)hint) {
-      atomic_store_explicit(&os_hint, hint + pm_align_up(size, alignment), memory_order_relaxed);
+  if (hint > size + ((uintptr_t)1 << 32)) {
+    uintptr_t want = (hint - size) & ~(uintptr_t)(alignment - 1);
+    void *p = os_mmap((void *)want, size, MAP_FIXED_NOREPLACE);
+    if (p == (void *)want) {
+      atomic_store_explicit(&os_hint, want, memory_order_relaxed);
       return p;
     }
     if (p != NULL) munmap(p, size);   /* old kernels ignore NOREPLACE */
@@ -75,7 +79,8 @@ void *pmi_os_map(size_t size, size_t alignment) {
   size_t head = (size_t)(aligned - raw), tail = alignment - head;
   if (head != 0) munmap(raw, head);
   if (tail != 0) munmap(aligned + size, tail);
-  atomic_store_explicit(&os_hint, (uintptr_t)aligned + pm_align_up(size, alignment), memory_order_relaxed);
+  if (hint == 0 || (uintptr_t)aligned < hint)   /* only ever move down */
+    atomic_store_explicit(&os_hint, (uintptr_t)aligned, memory_order_relaxed);
   return aligned;
 }
 

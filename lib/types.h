@@ -45,6 +45,9 @@
 #ifndef PM_TYPES_H
 #define PM_TYPES_H
 
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1   /* mremap, MAP_* extensions, adaptive mutexes */
+#endif
 #include "config.h"
 #include <stdatomic.h>
 #include <stdbool.h>
