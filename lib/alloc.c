@@ -76,8 +76,14 @@ void *pmi_malloc(size_t size) {
 }
 
 /* ---- free ---------------------------------------------------------------- */
+/* Not the owner's fast path: a remote free (the common case here), a debug
+ * build, or misuse.  Like the fast path it does not read the block: a
+ * double free is caught when the block is popped (pool.c). */
 PM_NOINLINE static void alloc_free_arena_slow(void *p) {
-  pm_pool_t *pool = alloc_checked_pool(p, "free");
+  pm_pool_t *pool = pmi_arena_pool_of(p);
+  if (pool->heap == NULL) alloc_invalid("free", p, PM_CHUNK_FOREIGN);
+  if (!pmi_pool_is_block(pool, p)) alloc_invalid("free", p, PM_CHUNK_ARENA);
+  if (p == pool->local_free && pool->heap == pmi_heap_tls) pmi_fatal("double free of %p", p);
   if (PM_DEBUG > 0) alloc_debug_fill(p, pool->block_size, PM_FILL_FREE, sizeof(pm_block_t));
   if (pool->heap == pmi_heap_tls) pmi_pool_free_local(pmi_heap_tls, pool, p);
   else pmi_heap_remote_free(pool->heap, p);

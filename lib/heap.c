@@ -17,8 +17,9 @@
  * Heaps are never unmapped, so pool->heap is always safe to dereference.
  *
  * Remote frees: a block freed by a thread that does not own its pool is
- * pushed on the owner heap's `remote` stack with one CAS; the owner takes
- * the whole stack with one exchange on its next slow path.  No pop-one, so
+ * pushed on the owner heap's `remote` stack, in chains of up to
+ * PM_REMOTE_BATCH blocks per CAS (heap_pending_t); the owner takes the whole
+ * stack with one exchange on its next slow path.  No pop-one, so
  * no ABA.  A block's pool cannot be released while the block is on a remote
  * stack, because remote-freed blocks still count in pool->nused.
  */
@@ -102,12 +103,49 @@ pm_heap_t *pmi_heap_get(void) {
 }
 
 /* ---- Remote frees ------------------------------------------------------- */
+/* Blocks this thread freed for one other heap, not yet pushed: consecutive
+ * remote frees to the same owner are chained here and pushed with one CAS
+ * per PM_REMOTE_BATCH blocks.  Flushed when the owner changes, on this
+ * thread's malloc slow path, at its exit and by malloc_trim, so at most
+ * PM_REMOTE_BATCH - 1 blocks wait, and only while this thread neither
+ * allocates nor exits.  Threads without a heap (no exit hook) push at once. */
+typedef struct heap_pending_s {
+  pm_heap_t *owner;
+  pm_block_t *head, *tail;
+  unsigned n;
+} heap_pending_t;
+static __thread heap_pending_t heap_pending __attribute__((tls_model("initial-exec")));
+
+static void heap_push_chain(pm_heap_t *owner, pm_block_t *first, pm_block_t *last) {
+  pm_block_t *head = atomic_load_explicit(&owner->remote, memory_order_relaxed);
+  do last->next = head;
+  while (!atomic_compare_exchange_weak_explicit(&owner->remote, &head, first, memory_order_release,
+                                                memory_order_relaxed));
+}
+
+void pmi_heap_flush_remote(void) {
+  heap_pending_t *q = &heap_pending;
+  if (q->head == NULL) return;
+  heap_push_chain(q->owner, q->head, q->tail);
+  q->head = q->tail = NULL;
+  q->n = 0;
+}
+
 void pmi_heap_remote_free(pm_heap_t *owner, pm_block_t *b) {
   b->canary = pmi_canary(b);
-  pm_block_t *head = atomic_load_explicit(&owner->remote, memory_order_relaxed);
-  do b->next = head;
-  while (!atomic_compare_exchange_weak_explicit(&owner->remote, &head, b, memory_order_release,
-                                                memory_order_relaxed));
+  if (pmi_heap_tls == &pmi_heap_empty) {
+    heap_push_chain(owner, b, b);
+    return;
+  }
+  heap_pending_t *q = &heap_pending;
+  if (q->owner != owner) {
+    pmi_heap_flush_remote();
+    q->owner = owner;
+  }
+  b->next = q->head;
+  if (q->head == NULL) q->tail = b;
+  q->head = b;
+  if (++q->n >= PM_REMOTE_BATCH) pmi_heap_flush_remote();
 }
 
 void pmi_heap_drain_remote(pm_heap_t *h) {
@@ -129,6 +167,7 @@ static void heap_collect(pm_heap_t *h) {
 
 static void heap_thread_exit(void *arg) {
   pm_heap_t *h = arg;
+  pmi_heap_flush_remote();
   if (pmi_heap_tls == h) pmi_heap_tls = (pm_heap_t *)&pmi_heap_empty;
   heap_collect(h);
   pthread_mutex_lock(&heaps.lock);
@@ -160,6 +199,7 @@ void pmi_heap_housekeep(pm_heap_t *h) {
 }
 
 bool pmi_heap_trim(void) {
+  pmi_heap_flush_remote();
   pm_heap_t *h = pmi_heap_tls;
   if (h != &pmi_heap_empty) heap_collect(h);
   size_t n = atomic_load_explicit(&heaps.nabandoned, memory_order_relaxed);

@@ -146,8 +146,10 @@ PM_INLINE uintptr_t pmi_canary(const void *b) { return (uintptr_t)b ^ pmi_secret
 /* The calling thread's heap, created (or adopted) on first use; NULL only
  * if the metadata for a heap could not be mapped. */
 PM_INTERNAL pm_heap_t *pmi_heap_get(void);
-/* Pushes b onto its owner's remote-free stack (lock-free). */
+/* Hands b to its owner's remote-free stack (lock-free, batched per owner). */
 PM_INTERNAL void pmi_heap_remote_free(pm_heap_t *owner, pm_block_t *b);
+/* Pushes this thread's batch of remote frees now. */
+PM_INTERNAL void pmi_heap_flush_remote(void);
 /* Turns the remote-free stack into local frees. */
 PM_INTERNAL void pmi_heap_drain_remote(pm_heap_t *h);
 /* Every PM_HOUSEKEEP_EVERY slow-path calls: decay, collect abandoned heaps. */

@@ -145,7 +145,10 @@ void *pmi_pool_malloc_slow(pm_heap_t *h, unsigned cls) {
       return NULL;
     }
   }
-  if (pm_unlikely(++h->tick % PM_HOUSEKEEP_EVERY == 0)) pmi_heap_housekeep(h);
+  if (pm_unlikely(++h->tick % PM_HOUSEKEEP_EVERY == 0)) {
+    pmi_heap_flush_remote();
+    pmi_heap_housekeep(h);
+  }
   if (atomic_load_explicit(&h->remote, memory_order_relaxed) != NULL) pmi_heap_drain_remote(h);
 
   pm_pool_t *pool = h->pools[cls], *next;

@@ -79,7 +79,8 @@
 
 #define PM_EXTEND_BYTES 4096      /* carve free lists a page at a time (RSS) */
 #define PM_HOUSEKEEP_EVERY 64     /* slow-path calls between housekeeping */
-#define PM_LARGE_CACHE_SLOTS 16   /* freed large mappings kept for reuse */
+#define PM_LARGE_CACHE_SLOTS 64   /* freed large mappings kept for reuse */
+#define PM_REMOTE_BATCH 32        /* remote frees pushed per CAS          */
 
 #if PM_SMALL_MAX % PM_ALIGN != 0 || PM_CHUNK_SHIFT - PM_SLOT_SHIFT != 6
 #error "the arena free mask is one uint64_t and small classes are 16 bytes apart"
