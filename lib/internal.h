@@ -118,11 +118,14 @@ PM_INTERNAL void pmi_arena_fork_child(void);
 PM_INTERNAL bool pmi_arena_is_valid(const pm_arena_t *a);
 
 /* ---- pool.c: the pool state machine -------------------------------------- */
-/* Is p the start of a block of pool (and inside its capacity)? */
+/* Is p the start of a block of pool (and inside its capacity)?  One
+ * multiply: with recip = ceil(2^40 / size) = (2^40 + e) / size, e < size,
+ * off * recip = idx * 2^40 + (idx * e + rem * recip) where rem = off % size,
+ * so the low 40 bits are below recip exactly when rem == 0 (idx * e is at
+ * most the pool size, 2^19, and recip is at least 2^40 / 2^17 = 2^23). */
 PM_INLINE bool pmi_pool_is_block(const pm_pool_t *pool, const void *p) {
-  uint64_t off = (uint64_t)((const char *)p - pool->start);
-  uint64_t idx = (off * pool->recip) >> 40;
-  return idx * pool->block_size == off && idx < pool->capacity;
+  uint64_t prod = (uint64_t)((const char *)p - pool->start) * pool->recip;
+  return (prod & (((uint64_t)1 << 40) - 1)) < pool->recip && (prod >> 40) < pool->capacity;
 }
 /* Refill path of malloc for class cls: returns a block (canary cleared) or
  * NULL with errno = ENOMEM. */
