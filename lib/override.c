@@ -45,9 +45,9 @@ PM_EXPORT struct mallinfo2 mallinfo2(void) {
   pm_stats_t s;
   pm_stats_get(&s);
   struct mallinfo2 mi = {0};
-  mi.arena = s.arena_mapped;                       /* bytes in arenas (non-mmapped space) */
+  mi.arena = s.arena_mapped;                       /* bytes in arenas (glibc: the main heap) */
   mi.ordblks = s.narenas;                          /* arenas stand in for free chunks */
-  mi.hblks = s.nlarge;                             /* mmapped large blocks */
+  mi.hblks = s.nlarge;                             /* large blocks (own mappings) */
   mi.hblkhd = s.large_allocated;                   /* bytes in them */
   mi.usmblks = s.peak_mapped;                      /* high-water mark of mapped bytes */
   mi.uordblks = s.small_allocated;                 /* bytes handed out from pools */
