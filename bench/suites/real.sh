@@ -24,8 +24,10 @@ else
 fi
 set --
 if [ -x "$py" ]; then
-	set -- "$@" --workload python-malloc "PYTHONMALLOC=malloc $py -I $src/pyobjects.py $pyargs"
-	set -- "$@" --workload python-pymalloc "$py -I $src/pyobjects.py $pyargs"
+	# -s, not -I: -I implies -E, which makes python ignore PYTHONMALLOC,
+	# so the python-malloc row would silently measure pymalloc again.
+	set -- "$@" --workload python-malloc "PYTHONMALLOC=malloc $py -s $src/pyobjects.py $pyargs"
+	set -- "$@" --workload python-pymalloc "$py -s $src/pyobjects.py $pyargs"
 	set -- "$@" --reference python-pymalloc
 else
 	echo "real.sh: $py missing, python rows skipped" >&2
