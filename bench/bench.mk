@@ -49,7 +49,7 @@ bench_pm_microbench_CPPFLAGS = -I$(top_srcdir)/bench
 bench_pm_microbench_LDADD = $(GBENCH_LIBS) -lpthread
 else
 PM_MICROBENCH =
-EXTRA_DIST += bench/micro.cc bench/harness.h bench/workloads
+EXTRA_DIST += bench/micro.cc bench/harness.h bench/rng.h bench/workloads
 endif
 
 EXTRA_DIST += \

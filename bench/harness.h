@@ -18,7 +18,7 @@
  *     binary measures whichever allocator is LD_PRELOADed.  Nothing here
  *     links poolmalloc (issue 3: "measured exactly as users deploy it").
  *   - Workloads are deterministic: their pseudo-random choices come from
- *     pmb_rng_* seeded with a constant, so every allocator sees the same
+ *     bench_rng_* (bench/rng.h) seeded with a constant, so every allocator sees the same
  *     request stream.
  *   - run() writes into every block it allocates (one byte per cache line at
  *     least) so no allocator wins by never touching memory, and feeds the
@@ -29,6 +29,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "rng.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -52,25 +54,6 @@ extern const pmb_workload_t *const pmb_workloads[];
 
 /* ---- Helpers shared by the workloads ---------------------------------- */
 /* xorshift64*: deterministic, cheap, no libc state. */
-typedef struct pmb_rng_s {
-  uint64_t s;
-} pmb_rng_t;
-
-static inline void pmb_rng_seed(pmb_rng_t *r, uint64_t seed) {
-  r->s = seed ? seed : 0x9E3779B97F4A7C15ull;
-}
-static inline uint64_t pmb_rng_next(pmb_rng_t *r) {
-  uint64_t x = r->s;
-  x ^= x >> 12;
-  x ^= x << 25;
-  x ^= x >> 27;
-  r->s = x;
-  return x * 0x2545F4914F6CDD1Dull;
-}
-/* Uniform in [0, n). */
-static inline uint64_t pmb_rng_below(pmb_rng_t *r, uint64_t n) {
-  return (uint64_t)(((unsigned __int128)pmb_rng_next(r) * n) >> 64);
-}
 
 /* Touch a fresh block: one write per 64-byte line (and the last byte). */
 static inline void pmb_touch(void *p, size_t size) {

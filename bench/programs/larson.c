@@ -30,13 +30,13 @@ typedef struct larson_arg_s {
 
 static void *larson_worker(void *varg) {
   larson_arg_t *a = varg;
-  prog_rng_t rng;
-  prog_rng_seed(&rng, a->seed);
+  bench_rng_t rng;
+  bench_rng_seed(&rng, a->seed);
   unsigned long long req = 0;
   for (long i = 0; i < a->ops; i++) {
-    long k = (long)prog_rng_below(&rng, (uint64_t)a->nslots);
+    long k = (long)bench_rng_below(&rng, (uint64_t)a->nslots);
     free(a->slots[k]);
-    size_t size = (size_t)(a->min + (long)prog_rng_below(&rng, (uint64_t)(a->max - a->min + 1)));
+    size_t size = (size_t)(a->min + (long)bench_rng_below(&rng, (uint64_t)(a->max - a->min + 1)));
     a->slots[k] = prog_malloc(size, PROG);
     prog_touch(a->slots[k], size, (unsigned char)i);
     a->sizes[k] = size;
@@ -59,8 +59,8 @@ int main(int argc, char **argv) {
   pthread_t *tids = calloc((size_t)nthreads, sizeof *tids);
   if (!args || !tids) prog_die(PROG, "out of memory");
   unsigned long long total = 0;
-  prog_rng_t rng;
-  prog_rng_seed(&rng, 1);
+  bench_rng_t rng;
+  bench_rng_seed(&rng, 1);
   for (long t = 0; t < nthreads; t++) {
     args[t].slots = prog_malloc((size_t)nslots * sizeof(void *), PROG);
     args[t].sizes = prog_malloc((size_t)nslots * sizeof(size_t), PROG);
@@ -69,7 +69,7 @@ int main(int argc, char **argv) {
     args[t].min = min;
     args[t].max = max;
     for (long k = 0; k < nslots; k++) {
-      size_t size = (size_t)(min + (long)prog_rng_below(&rng, (uint64_t)(max - min + 1)));
+      size_t size = (size_t)(min + (long)bench_rng_below(&rng, (uint64_t)(max - min + 1)));
       args[t].slots[k] = prog_malloc(size, PROG);
       memset(args[t].slots[k], 0, size);
       args[t].sizes[k] = size;

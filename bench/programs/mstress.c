@@ -30,24 +30,24 @@ typedef struct ms_arg_s {
   unsigned long long requested;
 } ms_arg_t;
 
-static size_t ms_size(prog_rng_t *rng) {
-  uint64_t pick = prog_rng_below(rng, 100);
-  if (pick < 90) return 16 + (size_t)prog_rng_below(rng, 1024 - 16 + 1);
-  if (pick < 99) return 1024 + (size_t)prog_rng_below(rng, 65536 - 1024 + 1);
-  return 65536 + (size_t)prog_rng_below(rng, 1048576 - 65536 + 1);
+static size_t ms_size(bench_rng_t *rng) {
+  uint64_t pick = bench_rng_below(rng, 100);
+  if (pick < 90) return 16 + (size_t)bench_rng_below(rng, 1024 - 16 + 1);
+  if (pick < 99) return 1024 + (size_t)bench_rng_below(rng, 65536 - 1024 + 1);
+  return 65536 + (size_t)bench_rng_below(rng, 1048576 - 65536 + 1);
 }
 
 static void *ms_worker(void *varg) {
   ms_arg_t *a = varg;
-  prog_rng_t rng;
-  prog_rng_seed(&rng, a->seed);
+  bench_rng_t rng;
+  bench_rng_seed(&rng, a->seed);
   unsigned long long req = 0;
   for (long i = 0; i < ms.iterations; i++) {
     size_t size = ms_size(&rng);
     void *p = prog_malloc(size, PROG);
     prog_touch(p, size < 4096 ? size : 4096, (unsigned char)i);
     req += size;
-    long k = (long)prog_rng_below(&rng, (uint64_t)ms.nslots);
+    long k = (long)bench_rng_below(&rng, (uint64_t)ms.nslots);
     free(atomic_exchange_explicit(&ms.table[k], p, memory_order_acq_rel));
   }
   a->requested = req;

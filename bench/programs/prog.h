@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "../rng.h"
+
 static inline void prog_die(const char *prog, const char *what) {
   fprintf(stderr, "%s: %s\n", prog, what);
   exit(2);
@@ -34,25 +36,6 @@ static inline void *prog_malloc(size_t size, const char *prog) {
   return p;
 }
 
-/* xorshift64*, one per thread. */
-typedef struct prog_rng_s {
-  uint64_t s;
-} prog_rng_t;
-
-static inline void prog_rng_seed(prog_rng_t *r, uint64_t seed) {
-  r->s = seed * 0x9E3779B97F4A7C15ull + 1;
-}
-static inline uint64_t prog_rng_next(prog_rng_t *r) {
-  uint64_t x = r->s;
-  x ^= x >> 12;
-  x ^= x << 25;
-  x ^= x >> 27;
-  r->s = x;
-  return x * 0x2545F4914F6CDD1Dull;
-}
-static inline uint64_t prog_rng_below(prog_rng_t *r, uint64_t n) {
-  return (uint64_t)(((unsigned __int128)prog_rng_next(r) * n) >> 64);
-}
 
 /* Write one byte per cache line so an allocation is really used. */
 static inline void prog_touch(void *p, size_t size, unsigned char v) {

@@ -45,8 +45,8 @@ static uint64_t tb_fnv(uint64_t h, const char *s, size_t n) {
 
 static void *tb_worker(void *varg) {
   tb_arg_t *a = varg;
-  prog_rng_t rng;
-  prog_rng_seed(&rng, a->seed);
+  bench_rng_t rng;
+  bench_rng_seed(&rng, a->seed);
   uint64_t h = 0xcbf29ce484222325ull;
   for (long d = 0; d < a->docs; d++) {
     char **lines = NULL;
@@ -55,9 +55,9 @@ static void *tb_worker(void *varg) {
     for (long l = 0; l < a->lines; l++) {
       char *line = NULL;
       size_t len = 0;
-      long nw = 3 + (long)prog_rng_below(&rng, 14);
+      long nw = 3 + (long)bench_rng_below(&rng, 14);
       for (long w = 0; w < nw; w++) {
-        const char *word = words[prog_rng_below(&rng, NWORDS)];
+        const char *word = words[bench_rng_below(&rng, NWORDS)];
         size_t wl = strlen(word);
         line = tb_realloc(line, len + wl + 2);
         memcpy(line + len, word, wl);

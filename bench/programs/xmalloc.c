@@ -49,15 +49,15 @@ static void xm_push(batch_t *b) {
 
 static void *xm_producer(void *varg) {
   xm_result_t *r = varg;
-  prog_rng_t rng;
-  prog_rng_seed(&rng, r->seed);
+  bench_rng_t rng;
+  bench_rng_seed(&rng, r->seed);
   batch_t *b = NULL;
   for (long i = 0; i < xm.per_producer; i++) {
     if (b == NULL) {
       b = prog_malloc(sizeof *b, PROG);
       b->n = 0;
     }
-    size_t size = 8 + (size_t)prog_rng_below(&rng, (uint64_t)xm.maxsize - 7);
+    size_t size = 8 + (size_t)bench_rng_below(&rng, (uint64_t)xm.maxsize - 7);
     void *p = prog_malloc(size, PROG);
     prog_touch(p, size, (unsigned char)i);
     b->blocks[b->n++] = p;

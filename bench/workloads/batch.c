@@ -33,10 +33,10 @@ static void *batch_setup_order(long arg, enum batch_order order) {
   st->order = order;
   for (unsigned i = 0; i < BATCH_N; i++) st->perm[i] = i;
   if (order == BATCH_RANDOM) {
-    pmb_rng_t rng;
-    pmb_rng_seed(&rng, 42);
+    bench_rng_t rng;
+    bench_rng_seed(&rng, 42);
     for (unsigned i = BATCH_N - 1; i > 0; i--) {
-      unsigned j = (unsigned)pmb_rng_below(&rng, i + 1);
+      unsigned j = (unsigned)bench_rng_below(&rng, i + 1);
       unsigned t = st->perm[i];
       st->perm[i] = st->perm[j];
       st->perm[j] = t;

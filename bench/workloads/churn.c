@@ -22,7 +22,7 @@
 #define CHURN_TABLE 32768
 
 typedef struct churn_state_s {
-  pmb_rng_t rng;
+  bench_rng_t rng;
   unsigned sp;
   unsigned ring_pos;
   void *stack[CHURN_STACK];
@@ -30,12 +30,12 @@ typedef struct churn_state_s {
   void *table[CHURN_TABLE];
 } churn_state_t;
 
-static size_t churn_size(pmb_rng_t *rng) {
-  uint64_t a = pmb_rng_below(rng, 63), b = pmb_rng_below(rng, 63);
+static size_t churn_size(bench_rng_t *rng) {
+  uint64_t a = bench_rng_below(rng, 63), b = bench_rng_below(rng, 63);
   return 16 + 8 * (size_t)(a < b ? a : b); /* 16..512, mostly small */
 }
 
-static void *churn_alloc(pmb_rng_t *rng) {
+static void *churn_alloc(bench_rng_t *rng) {
   size_t size = churn_size(rng);
   unsigned char *p = malloc(size);
   if (p == NULL) pmb_oom("interp_churn", size);
@@ -47,20 +47,20 @@ static void *churn_alloc(pmb_rng_t *rng) {
 static void *churn_setup(long arg) {
   churn_state_t *st = calloc(1, sizeof *st);
   if (st == NULL) pmb_oom("churn setup", sizeof *st);
-  pmb_rng_seed(&st->rng, 7);
+  bench_rng_seed(&st->rng, 7);
   for (unsigned i = 0; i < CHURN_TABLE; i++) st->table[i] = churn_alloc(&st->rng);
   return st;
 }
 
 static void churn_run(void *state, long n) {
   churn_state_t *st = state;
-  pmb_rng_t *rng = &st->rng;
+  bench_rng_t *rng = &st->rng;
   for (long i = 0; i < n; i++) {
-    unsigned kind = (unsigned)pmb_rng_below(rng, 100);
+    unsigned kind = (unsigned)bench_rng_below(rng, 100);
     void *p = churn_alloc(rng);
     if (kind < 70) {
       if (st->sp == CHURN_STACK) { /* pop a few: the expression finished */
-        unsigned pop = 1 + (unsigned)pmb_rng_below(rng, CHURN_STACK);
+        unsigned pop = 1 + (unsigned)bench_rng_below(rng, CHURN_STACK);
         while (pop--) free(st->stack[--st->sp]);
       }
       st->stack[st->sp++] = p;
@@ -69,7 +69,7 @@ static void churn_run(void *state, long n) {
       free(st->ring[slot]); /* free(NULL) while the ring first fills */
       st->ring[slot] = p;
     } else {
-      unsigned slot = (unsigned)pmb_rng_below(rng, CHURN_TABLE);
+      unsigned slot = (unsigned)bench_rng_below(rng, CHURN_TABLE);
       free(st->table[slot]);
       st->table[slot] = p;
     }
