@@ -140,6 +140,7 @@ pm_pool_t *pmi_arena_pool_alloc(pm_heap_t *h, unsigned cls) {
     }
     run = arena_find_run(a->free_mask, nslots, ci->align_slots);
   }
+  pm_assert_expensive(pmi_arena_is_valid(a));
   bool zero = (a->zero_mask & run) == run;
   a->zero_mask &= ~run;
   a->dirty_mask &= ~run;
@@ -180,6 +181,7 @@ void pmi_arena_pool_free(pm_pool_t *pool) {
   pm_assert((a->free_mask & run) == 0);
   a->dirty_mask |= run;
   arena_set_free_mask_locked(a, a->free_mask | run);
+  pm_assert_expensive(pmi_arena_is_valid(a));
   if (arenas.next_epoch_ns == UINT64_MAX) __atomic_store_n(&arenas.next_epoch_ns, now + epoch_ns(), __ATOMIC_RELAXED);
   pthread_mutex_unlock(&arenas.lock);
   pmi_arena_decay(now, false);

@@ -153,6 +153,7 @@ void *pmi_pool_malloc_slow(pm_heap_t *h, unsigned cls) {
 
   pm_pool_t *pool = h->pools[cls], *next;
   if (pm_likely(pool->local_free != NULL)) {   /* the common refill: no list walk */
+    pm_assert_expensive(pmi_pool_is_valid(pool));
     pool_refill(pool);
     return pool_pop(pool);
   }
@@ -179,6 +180,7 @@ void pmi_pool_free_event(pm_heap_t *h, pm_pool_t *pool) {
     pool->full = 0;
     pool_link_tail(h, pool);
   }
+  pm_assert_expensive(pmi_pool_is_valid(pool));
   if (pool->nused == 0 && !pool_is_only(h, pool))
     pool_release(h, pool);               /* used -> empty, back to the arena */
 }
@@ -201,6 +203,24 @@ void pmi_pool_release_empty(pm_heap_t *h) {
 }
 
 /* ---- Validation (PM_DEBUG >= 3) ----------------------------------------- */
+/* A block freed twice makes its free list loop back to it (its first link is
+ * overwritten by the second push): Floyd's cycle search finds the loop's
+ * entry, which is that block, so the validator can name the misuse instead
+ * of failing an assertion.  Stops at the first pointer that is not a block. */
+static void pool_list_check_loop(const pm_pool_t *pool, const pm_block_t *list) {
+  const pm_block_t *slow = list, *fast = list;
+  while (fast != NULL && pmi_pool_is_block(pool, fast) && fast->next != NULL &&
+         pmi_pool_is_block(pool, fast->next)) {
+    slow = slow->next;
+    fast = fast->next->next;
+    if (slow == fast) {
+      for (slow = list; slow != fast; slow = slow->next, fast = fast->next) {
+      }
+      pmi_fatal("double free of %p", (const void *)slow);
+    }
+  }
+}
+
 static size_t pool_list_length(const pm_pool_t *pool, const pm_block_t *b) {
   size_t n = 0;
   for (; b != NULL; b = b->next, n++)
@@ -209,6 +229,8 @@ static size_t pool_list_length(const pm_pool_t *pool, const pm_block_t *b) {
 }
 
 bool pmi_pool_is_valid(const pm_pool_t *pool) {
+  pool_list_check_loop(pool, pool->free);
+  pool_list_check_loop(pool, pool->local_free);
   size_t nfree = pool_list_length(pool, pool->free), nlocal = pool_list_length(pool, pool->local_free);
   size_t unused = (size_t)(pool->end - pool->bump) / pool->block_size;
   return pool->heap != NULL && pool->head_offset == 0 && pool->bump >= pool->start &&
