@@ -49,11 +49,11 @@ bench_pm_microbench_CPPFLAGS = -I$(top_srcdir)/bench
 bench_pm_microbench_LDADD = $(GBENCH_LIBS) -lpthread
 else
 PM_MICROBENCH =
-EXTRA_DIST += bench/micro.cc bench/harness.h bench/rng.h bench/workloads
+EXTRA_DIST += bench/micro.cc bench/harness.h bench/workloads
 endif
 
 EXTRA_DIST += \
-	bench/suites/micro.sh bench/suites/programs.sh bench/suites/real.sh \
+	bench/rng.h bench/suites/micro.sh bench/suites/programs.sh bench/suites/real.sh \
 	bench/programs/pyobjects.py bench/programs/gen-sqlite.py bench/programs/gen-csource.py \
 	bench/results tools/bench tools/bench-run tools/bench-gbench2jsonl \
 	tools/bench-report tools/bench-readme tools/bench-smoke
