@@ -57,6 +57,7 @@ void *pmi_os_map(size_t size, size_t alignment) {
     errno = ENOMEM;
     return NULL;
   }
+  int saved_errno = errno;   /* a miss at the hint must not leak EEXIST */
   /* The kernel hands out addresses top-down, so the range just below our
    * lowest recent mapping is usually free: try it first. */
   uintptr_t hint = atomic_load_explicit(&os_hint, memory_order_relaxed);
@@ -65,6 +66,7 @@ void *pmi_os_map(size_t size, size_t alignment) {
     void *p = os_mmap((void *)want, size, MAP_FIXED_NOREPLACE);
     if (p == (void *)want) {
       atomic_store_explicit(&os_hint, want, memory_order_relaxed);
+      errno = saved_errno;
       return p;
     }
     if (p != NULL) munmap(p, size);   /* old kernels ignore NOREPLACE */
@@ -81,6 +83,7 @@ void *pmi_os_map(size_t size, size_t alignment) {
   if (tail != 0) munmap(aligned + size, tail);
   if (hint == 0 || (uintptr_t)aligned < hint)   /* only ever move down */
     atomic_store_explicit(&os_hint, (uintptr_t)aligned, memory_order_relaxed);
+  errno = saved_errno;
   return aligned;
 }
 
