@@ -44,9 +44,7 @@ int main(int argc, char **argv) {
   } else {
     size_t nroots = (n + GRAPH_RING - 1) / GRAPH_RING;
     for (size_t i = 0; i < n; i++) {
-      size_t ring = i / GRAPH_RING, next = i + 1;
-      if (next == n || next / GRAPH_RING != ring) next = ring * GRAPH_RING;
-      nodes[i]->a = nodes[next];
+      nodes[i]->a = nodes[graph_ring_next(i, n)];
       nodes[i]->b = nodes[graph_cross(i, n)];
     }
     roots = GC_MALLOC(nroots * sizeof *roots);

@@ -56,8 +56,7 @@ static int graph(const char *shape, size_t n) {
   } else {
     size_t nroots = (n + GRAPH_RING - 1) / GRAPH_RING;
     for (size_t i = 0; i < n; i++) {
-      size_t ring = i / GRAPH_RING, next = i + 1;
-      if (next == n || next / GRAPH_RING != ring) next = ring * GRAPH_RING;
+      size_t next = graph_ring_next(i, n);
       nodes[i]->a = nodes[next], pm_incref(nodes[next]);
       nodes[i]->b = nodes[graph_cross(i, n)], pm_incref(nodes[i]->b);
     }

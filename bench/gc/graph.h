@@ -26,6 +26,11 @@
 
 #define GRAPH_RING 16
 static inline size_t graph_cross(size_t i, size_t n) { return (i * 7919u + 13u) % n; }
+/* Node i's successor in its ring of GRAPH_RING nodes (graph.py: nxt). */
+static inline size_t graph_ring_next(size_t i, size_t n) {
+  size_t ring = i / GRAPH_RING, next = i + 1;
+  return next == n || next / GRAPH_RING != ring ? ring * GRAPH_RING : next;
+}
 
 static inline double graph_now(void) {
   struct timespec ts;
