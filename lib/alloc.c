@@ -34,13 +34,21 @@ PM_NOINLINE PM_COLD PM_NORETURN static void alloc_invalid(const char *what, cons
   pmi_fatal("invalid %s of %p (not the start of a block)", what, p);
 }
 
-/* The pool of arena pointer p after checking that p is a live block in it;
- * aborts with a diagnostic for the operation `what` otherwise. */
-static pm_pool_t *alloc_checked_pool(const void *p, const char *what) {
+/* The pool of arena pointer p after checking that p is a block of a pool
+ * in use; aborts with a diagnostic for the operation `what` otherwise.
+ * Does not read the block. */
+static pm_pool_t *alloc_block_pool(const void *p, const char *what) {
   pm_pool_t *pool = pmi_arena_pool_of(p);
-  pm_heap_t *owner = atomic_load_explicit((_Atomic(pm_heap_t *) *)&pool->heap, memory_order_acquire);
-  if (owner == NULL) alloc_invalid(what, p, PM_CHUNK_FOREIGN);
+  if (atomic_load_explicit((_Atomic(pm_heap_t *) *)&pool->heap, memory_order_acquire) == NULL)
+    alloc_invalid(what, p, PM_CHUNK_FOREIGN);
   if (!pmi_pool_is_block(pool, p)) alloc_invalid(what, p, PM_CHUNK_ARENA);
+  return pool;
+}
+
+/* The same, and p is not free: for realloc and malloc_usable_size, which
+ * read or keep the block anyway. */
+static pm_pool_t *alloc_checked_pool(const void *p, const char *what) {
+  pm_pool_t *pool = alloc_block_pool(p, what);
   if (((const pm_block_t *)p)->canary == pmi_canary(p)) pmi_fatal("double %s of %p", what, p);
   return pool;
 }
@@ -48,13 +56,8 @@ static pm_pool_t *alloc_checked_pool(const void *p, const char *what) {
 /* ---- malloc -------------------------------------------------------------- */
 PM_INLINE void *alloc_from_class(pm_heap_t *h, unsigned cls) {
   pm_pool_t *pool = h->pools[cls];
-  pm_block_t *b = pool->free;
-  if (pm_unlikely(b == NULL)) return pmi_pool_malloc_slow(h, cls);
-  if (pm_unlikely(b->canary != pmi_canary(b))) pmi_pool_reuse_fatal(b);   /* freed twice */
-  pool->free = b->next;
-  b->canary = 0;
-  pool->nused++;
-  return b;
+  if (pm_unlikely(pool->free == NULL)) return pmi_pool_malloc_slow(h, cls);
+  return pmi_pool_pop(pool);
 }
 
 PM_NOINLINE static void *alloc_malloc_slow(size_t size) {
@@ -80,13 +83,12 @@ void *pmi_malloc(size_t size) {
  * build, or misuse.  Like the fast path it does not read the block: a
  * double free is caught when the block is popped (pool.c). */
 PM_NOINLINE static void alloc_free_arena_slow(void *p) {
-  pm_pool_t *pool = pmi_arena_pool_of(p);
-  if (pool->heap == NULL) alloc_invalid("free", p, PM_CHUNK_FOREIGN);
-  if (!pmi_pool_is_block(pool, p)) alloc_invalid("free", p, PM_CHUNK_ARENA);
-  if (p == pool->local_free && pool->heap == pmi_heap_tls) pmi_fatal("double free of %p", p);
+  pm_pool_t *pool = alloc_block_pool(p, "free");
+  pm_heap_t *owner = pool->heap, *h = pmi_heap_tls;
+  if (owner == h && p == pool->local_free) pmi_fatal("double free of %p", p);
   if (PM_DEBUG > 0) alloc_debug_fill(p, pool->block_size, PM_FILL_FREE, sizeof(pm_block_t));
-  if (pool->heap == pmi_heap_tls) pmi_pool_free_local(pmi_heap_tls, pool, p);
-  else pmi_heap_remote_free(pool->heap, p);
+  if (owner == h) pmi_pool_push_local(h, pool, p);
+  else pmi_heap_remote_free(owner, p);
 }
 
 PM_NOINLINE static void alloc_free_other(void *p, unsigned kind) {
@@ -106,14 +108,9 @@ void pmi_free(void *p) {
   if (pm_unlikely(kind != PM_CHUNK_ARENA)) return alloc_free_other(p, kind);
   pm_pool_t *pool = pmi_arena_pool_of(p);
   pm_heap_t *h = pmi_heap_tls;
-  pm_block_t *b = p;
-  pm_block_t *last = pool->local_free;
-  if (pm_unlikely(PM_DEBUG > 0 || pool->heap != h || !pmi_pool_is_block(pool, p) || b == last))
+  if (pm_unlikely(PM_DEBUG > 0 || pool->heap != h || !pmi_pool_is_block(pool, p) || p == pool->local_free))
     return alloc_free_arena_slow(p);
-  b->next = last;
-  b->canary = pmi_canary(b);
-  pool->local_free = b;
-  if (pm_unlikely(--pool->nused == 0 || pool->full)) pmi_pool_free_event(h, pool);
+  pmi_pool_push_local(h, pool, p);
 }
 
 /* ---- usable size --------------------------------------------------------- */

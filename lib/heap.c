@@ -32,7 +32,6 @@
 __thread pm_heap_t *pmi_heap_tls __attribute__((tls_model("initial-exec"))) = (pm_heap_t *)&pmi_heap_empty;
 const pm_pool_t pmi_pool_empty;
 const pm_heap_t pmi_heap_empty = {.pools = {[0 ... PM_NCLASSES - 1] = (pm_pool_t *)&pmi_pool_empty}};
-uintptr_t pmi_secret;
 
 #define HEAP_META_CHUNK ((size_t)64 << 10)
 
@@ -105,10 +104,10 @@ pm_heap_t *pmi_heap_get(void) {
 /* ---- Remote frees ------------------------------------------------------- */
 /* Blocks this thread freed for one other heap, not yet pushed: consecutive
  * remote frees to the same owner are chained here and pushed with one CAS
- * per PM_REMOTE_BATCH blocks.  Flushed when the owner changes, on this
- * thread's malloc slow path, at its exit and by malloc_trim, so at most
- * PM_REMOTE_BATCH - 1 blocks wait, and only while this thread neither
- * allocates nor exits.  Threads without a heap (no exit hook) push at once. */
+ * per PM_REMOTE_BATCH blocks.  Flushed when the owner changes, by this
+ * thread's housekeeping (every PM_HOUSEKEEP_EVERY malloc slow paths), at its
+ * exit and by malloc_trim, so at most PM_REMOTE_BATCH - 1 blocks wait, and
+ * only while this thread neither allocates much nor exits.  Threads without a heap (no exit hook) push at once. */
 typedef struct heap_pending_s {
   pm_heap_t *owner;
   pm_block_t *head, *tail;
@@ -152,7 +151,7 @@ void pmi_heap_drain_remote(pm_heap_t *h) {
   pm_block_t *b = atomic_exchange_explicit(&h->remote, NULL, memory_order_acquire);
   while (b != NULL) {
     pm_block_t *next = b->next;
-    pmi_pool_free_local(h, pmi_arena_pool_of(b), b);
+    pmi_pool_push_local(h, pmi_arena_pool_of(b), b);
     b = next;
   }
 }
@@ -192,6 +191,7 @@ static bool heap_collect_one_abandoned(bool wait) {
 }
 
 void pmi_heap_housekeep(pm_heap_t *h) {
+  pmi_heap_flush_remote();
   uint64_t now = pmi_os_now_ns();
   pmi_arena_decay(now, false);
   pmi_large_decay(now, false);

@@ -127,6 +127,9 @@ PM_INLINE bool pmi_pool_is_block(const pm_pool_t *pool, const void *p) {
   uint64_t prod = (uint64_t)((const char *)p - pool->start) * pool->recip;
   return (prod & (((uint64_t)1 << 40) - 1)) < pool->recip && (prod >> 40) < pool->capacity;
 }
+/* Every block on a free list carries this canary in word 1. */
+PM_INTERNAL extern uintptr_t pmi_secret;   /* canary key, random per process */
+PM_INLINE uintptr_t pmi_canary(const void *b) { return (uintptr_t)b ^ pmi_secret; }
 /* Refill path of malloc for class cls: returns a block (canary cleared) or
  * NULL with errno = ENOMEM. */
 PM_INTERNAL void *pmi_pool_malloc_slow(pm_heap_t *h, unsigned cls);
@@ -134,8 +137,24 @@ PM_INTERNAL void *pmi_pool_malloc_slow(pm_heap_t *h, unsigned cls);
 PM_INTERNAL PM_NORETURN PM_COLD void pmi_pool_reuse_fatal(const void *b);
 /* After a local free made the pool empty or un-full. */
 PM_INTERNAL void pmi_pool_free_event(pm_heap_t *h, pm_pool_t *pool);
-/* A local free by the owner (or the abandoned heap's collector). */
-PM_INTERNAL void pmi_pool_free_local(pm_heap_t *h, pm_pool_t *pool, pm_block_t *b);
+/* The one pop (malloc's fast path and pool.c's refill): pool->free != NULL.
+ * The canary check is what catches double frees (pool.c, "Double frees"). */
+PM_INLINE void *pmi_pool_pop(pm_pool_t *pool) {
+  pm_block_t *b = pool->free;
+  if (pm_unlikely(b->canary != pmi_canary(b))) pmi_pool_reuse_fatal(b);
+  pool->free = b->next;
+  b->canary = 0;
+  pool->nused++;
+  return b;
+}
+/* The one local push (free's fast path, the remote drain, the slow free):
+ * by the owner, or by whoever holds an abandoned heap off its list. */
+PM_INLINE void pmi_pool_push_local(pm_heap_t *h, pm_pool_t *pool, pm_block_t *b) {
+  b->next = pool->local_free;
+  b->canary = pmi_canary(b);
+  pool->local_free = b;
+  if (pm_unlikely(--pool->nused == 0 || pool->full)) pmi_pool_free_event(h, pool);
+}
 /* Gives every empty pool of h back to its arena (trim, thread exit). */
 PM_INTERNAL void pmi_pool_release_empty(pm_heap_t *h);
 PM_INTERNAL bool pmi_pool_is_valid(const pm_pool_t *pool);
@@ -144,8 +163,6 @@ PM_INTERNAL bool pmi_pool_is_valid(const pm_pool_t *pool);
 PM_INTERNAL extern __thread pm_heap_t *pmi_heap_tls __attribute__((tls_model("initial-exec")));
 PM_INTERNAL extern const pm_heap_t pmi_heap_empty;
 PM_INTERNAL extern const pm_pool_t pmi_pool_empty;
-PM_INTERNAL extern uintptr_t pmi_secret;   /* canary key, random per process */
-PM_INLINE uintptr_t pmi_canary(const void *b) { return (uintptr_t)b ^ pmi_secret; }
 /* The calling thread's heap, created (or adopted) on first use; NULL only
  * if the metadata for a heap could not be mapped. */
 PM_INTERNAL pm_heap_t *pmi_heap_get(void);
@@ -155,7 +172,8 @@ PM_INTERNAL void pmi_heap_remote_free(pm_heap_t *owner, pm_block_t *b);
 PM_INTERNAL void pmi_heap_flush_remote(void);
 /* Turns the remote-free stack into local frees. */
 PM_INTERNAL void pmi_heap_drain_remote(pm_heap_t *h);
-/* Every PM_HOUSEKEEP_EVERY slow-path calls: decay, collect abandoned heaps. */
+/* Every PM_HOUSEKEEP_EVERY slow-path calls: push this thread's batch of
+ * remote frees, decay, collect an abandoned heap. */
 PM_INTERNAL void pmi_heap_housekeep(pm_heap_t *h);
 /* malloc_trim: drain, release empty pools, decay everything now. */
 PM_INTERNAL bool pmi_heap_trim(void);

@@ -126,14 +126,7 @@ static bool pool_refill(pm_pool_t *pool) {
   return false;
 }
 
-static void *pool_pop(pm_pool_t *pool) {
-  pm_block_t *b = pool->free;
-  if (pm_unlikely(b->canary != pmi_canary(b))) pmi_pool_reuse_fatal(b);
-  pool->free = b->next;
-  b->canary = 0;
-  pool->nused++;
-  return b;
-}
+uintptr_t pmi_secret;   /* set once by pmi_init, before any block exists */
 
 void pmi_pool_reuse_fatal(const void *b) { pmi_fatal("double free of %p", b); }
 
@@ -145,21 +138,18 @@ void *pmi_pool_malloc_slow(pm_heap_t *h, unsigned cls) {
       return NULL;
     }
   }
-  if (pm_unlikely(++h->tick % PM_HOUSEKEEP_EVERY == 0)) {
-    pmi_heap_flush_remote();
-    pmi_heap_housekeep(h);
-  }
+  if (pm_unlikely(++h->tick % PM_HOUSEKEEP_EVERY == 0)) pmi_heap_housekeep(h);
   if (atomic_load_explicit(&h->remote, memory_order_relaxed) != NULL) pmi_heap_drain_remote(h);
 
   pm_pool_t *pool = h->pools[cls], *next;
   if (pm_likely(pool->local_free != NULL)) {   /* the common refill: no list walk */
     pm_assert_expensive(pmi_pool_is_valid(pool));
     pool_refill(pool);
-    return pool_pop(pool);
+    return pmi_pool_pop(pool);
   }
   for (; pool != &pmi_pool_empty && pool != NULL; pool = next) {
     next = pool->next;
-    if (pool->free != NULL || pool_refill(pool)) return pool_pop(pool);   /* it is the head */
+    if (pool->free != NULL || pool_refill(pool)) return pmi_pool_pop(pool);   /* it is the head */
     pool_unlink(h, pool);                /* used -> full */
     pool->full = 1;
   }
@@ -171,7 +161,7 @@ void *pmi_pool_malloc_slow(pm_heap_t *h, unsigned cls) {
   h->npools++;
   pool_link_head(h, pool);
   pool_carve(pool);
-  return pool_pop(pool);
+  return pmi_pool_pop(pool);
 }
 
 /* ---- Free events ------------------------------------------------------- */
@@ -183,13 +173,6 @@ void pmi_pool_free_event(pm_heap_t *h, pm_pool_t *pool) {
   pm_assert_expensive(pmi_pool_is_valid(pool));
   if (pool->nused == 0 && !pool_is_only(h, pool))
     pool_release(h, pool);               /* used -> empty, back to the arena */
-}
-
-void pmi_pool_free_local(pm_heap_t *h, pm_pool_t *pool, pm_block_t *b) {
-  b->next = pool->local_free;
-  b->canary = pmi_canary(b);
-  pool->local_free = b;
-  if (--pool->nused == 0 || pool->full) pmi_pool_free_event(h, pool);
 }
 
 void pmi_pool_release_empty(pm_heap_t *h) {
