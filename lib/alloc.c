@@ -260,7 +260,9 @@ static void pmi_free_aligned_sized(void *p, size_t alignment, size_t size) {
   pmi_free(p);
 }
 
-static int pmi_malloc_trim(size_t pad) { return pmi_heap_trim() ? 1 : 0; }
+bool pmi_alloc_trim(void) { return pmi_heap_trim(); }
+
+static int pmi_malloc_trim(size_t pad) { return pmi_alloc_trim() ? 1 : 0; }
 
 /* ---- The pm_* names ------------------------------------------------------- */
 PM_PUBLIC(pm_malloc, pmi_malloc);

@@ -203,6 +203,13 @@ PM_INTERNAL void *pmi_calloc(size_t count, size_t size);
 PM_INTERNAL void *pmi_realloc(void *p, size_t size);
 PM_INTERNAL void *pmi_aligned(size_t alignment, size_t size);
 PM_INTERNAL size_t pmi_usable_size(const void *p);
+/* The narrow API of the allocator for the GC layer (lib/gc/ uses only this,
+ * so arena and chunk-map geometry can change without touching it). */
+/* Does p lie in memory poolmalloc manages (an arena or a large mapping)?
+ * O(1), no lock; says nothing about whether p is a live block. */
+PM_INLINE bool pmi_alloc_owns(const void *p) { return pmi_pagemap_kind(p) != PM_CHUNK_FOREIGN; }
+/* malloc_trim(0): returns true if memory went back to the OS. */
+PM_INTERNAL bool pmi_alloc_trim(void);
 
 /* ---- foreign.c: pointers that are not ours ------------------------------ */
 /* Hands p to libc (POOLMALLOC_FOREIGN_FREE=1) or reports it and aborts. */

@@ -291,7 +291,7 @@ PM_EXPORT long pm_gc_collect(int gen) {
                     gen, found, uncollectable, freed);
   /* Issue 4, "memory goes back promptly": the pools this collection
    * emptied go back now rather than after the decay delay. */
-  if (found > 0 && freed >= trim_threshold) pmi_heap_trim();
+  if (found > 0 && freed >= trim_threshold) pmi_alloc_trim();
 
   info.collected = found;
   info.uncollectable = uncollectable;

@@ -177,7 +177,7 @@ PM_INTERNAL void pmi_control_callbacks(int phase, const pm_gc_info_t *info);
 /* Is t a type passed to pm_type_ready?  Caller holds the lock. */
 PM_INTERNAL bool pmi_object_type_known_locked(const pm_type_t *t);
 /* Is p the client pointer of a live layer object?  Cheap enough for every
- * edge of a collection: pagemap load, then the type registry. */
+ * edge of a collection: pmi_alloc_owns (one load), then the type registry. */
 PM_INTERNAL bool pmi_object_is_valid_locked(const void *p);
 /* Its inline fast path for the collector's visit functions: the header
  * lies in p's chunk unless p is within 32 bytes of the chunk start, and
@@ -185,7 +185,7 @@ PM_INTERNAL bool pmi_object_is_valid_locked(const void *p);
 PM_INLINE bool gc_object_is_valid_locked(const void *p) {
   if (pm_unlikely(((uintptr_t)p & (PM_ALIGN - 1)) != 0 || ((uintptr_t)p & PM_CHUNK_MASK) < PM_GC_HEADER_SIZE))
     return pmi_object_is_valid_locked(p);
-  if (pm_unlikely(pmi_pagemap_kind(p) == PM_CHUNK_FOREIGN)) return false;
+  if (pm_unlikely(!pmi_alloc_owns(p))) return false;
   const pm_type_t *t = gc_type(gc_head(p));
   return pm_likely(t == pmi_gc.last_type && t != NULL) || pmi_object_type_known_locked(t);
 }

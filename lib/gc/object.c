@@ -87,15 +87,15 @@ static const pm_type_t gc_freed_type = {.name = "<freed>"};
 
 PM_INTERNAL bool pmi_object_is_valid_locked(const void *p) {
   if (p == NULL || ((uintptr_t)p & (PM_ALIGN - 1)) != 0) return false;
-  if (pmi_pagemap_kind(p) == PM_CHUNK_FOREIGN) return false;
+  if (!pmi_alloc_owns(p)) return false;
   pm_gchead_t *h = gc_head(p);
-  if (pmi_pagemap_kind(h) == PM_CHUNK_FOREIGN) return false;
+  if (!pmi_alloc_owns(h)) return false;
   return pmi_object_type_known_locked(gc_type(h));
 }
 
 /* Names o's type without trusting its header more than necessary. */
 static const char *object_type_name(const void *o) {
-  if (o == NULL || pmi_pagemap_kind(o) == PM_CHUNK_FOREIGN || ((uintptr_t)o & (PM_ALIGN - 1)))
+  if (o == NULL || !pmi_alloc_owns(o) || ((uintptr_t)o & (PM_ALIGN - 1)))
     return "?";
   pm_gchead_t *h = gc_head(o);
   if (gc_type(h) == &gc_freed_type && h->prev == GC_QUARANTINE_MARK) {
@@ -116,8 +116,8 @@ PM_INTERNAL void pmi_object_misuse(const char *what, const void *o) {
 /* Classifies o: NULL if it is a live object, else what is wrong with it. */
 static const char *object_problem(const void *o) {
   if (o == NULL) return "NULL object";
-  if (((uintptr_t)o & (PM_ALIGN - 1)) != 0 || pmi_pagemap_kind(o) == PM_CHUNK_FOREIGN ||
-      pmi_pagemap_kind(gc_head(o)) == PM_CHUNK_FOREIGN)
+  if (((uintptr_t)o & (PM_ALIGN - 1)) != 0 || !pmi_alloc_owns(o) ||
+      !pmi_alloc_owns(gc_head(o)))
     return "not a GC object";
   pm_gchead_t *h = gc_head(o);
   if (gc_type(h) == &gc_freed_type && h->prev == GC_QUARANTINE_MARK) return "use of freed object";
