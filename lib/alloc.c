@@ -49,25 +49,40 @@ static pm_pool_t *alloc_block_pool(const void *p, const char *what) {
  * read or keep the block anyway. */
 static pm_pool_t *alloc_checked_pool(const void *p, const char *what) {
   pm_pool_t *pool = alloc_block_pool(p, what);
-  if (((const pm_block_t *)p)->canary == pmi_canary(p)) pmi_fatal("double %s of %p", what, p);
+  uintptr_t canary = ((const pm_block_t *)p)->canary;
+  if (canary == pmi_canary(p) || canary == pmi_canary_remote(p)) pmi_fatal("%s of freed block %p", what, p);
   return pool;
+}
+
+/* ---- Out of memory (issue 7 §5) ----------------------------------------- */
+/* Large requests go straight to the OS; when it refuses, everything cached
+ * or empty is released and the request is tried once more.  (Pool refills
+ * do the same in heap.c.) */
+static void *alloc_large(size_t size, size_t alignment, bool zero) {
+  if (pm_unlikely(size > PM_LARGE_MAX || alignment > PM_LARGE_MAX_ALIGN)) goto enomem;
+  void *p = pmi_large_malloc(size, alignment, zero);
+  if (pm_likely(p != NULL) || (pmi_heap_reclaim() && (p = pmi_large_malloc(size, alignment, zero)) != NULL))
+    return p;
+enomem:
+  errno = ENOMEM;
+  return NULL;
 }
 
 /* ---- malloc -------------------------------------------------------------- */
 PM_INLINE void *alloc_from_class(pm_heap_t *h, unsigned cls) {
   pm_pool_t *pool = h->pools[cls];
-  if (pm_unlikely(pool->free == NULL)) return pmi_pool_malloc_slow(h, cls);
+  if (pm_unlikely(pool->free == NULL)) return pmi_heap_malloc_slow(h, cls);
   return pmi_pool_pop(pool);
 }
 
 PM_NOINLINE static void *alloc_malloc_slow(size_t size) {
   if (size <= PM_MEDIUM_MAX) return alloc_from_class(pmi_heap_tls, pmi_medium_class(size));
-  return pmi_large_malloc(size, PM_ALIGN, false);
+  return alloc_large(size, PM_ALIGN, false);
 }
 
 static void *alloc_malloc_debug(size_t size) {
   void *p = size <= PM_MEDIUM_MAX ? alloc_from_class(pmi_heap_tls, pmi_size_to_class(size))
-                                  : pmi_large_malloc(size, PM_ALIGN, false);
+                                  : alloc_large(size, PM_ALIGN, false);
   if (p != NULL) alloc_debug_fill(p, size, PM_FILL_ALLOC, 0);
   return p;
 }
@@ -104,8 +119,7 @@ PM_NOINLINE static void alloc_free_other(void *p, unsigned kind) {
 }
 
 void pmi_free(void *p) {
-  unsigned kind = pmi_pagemap_kind(p);
-  if (pm_unlikely(kind != PM_CHUNK_ARENA)) return alloc_free_other(p, kind);
+  if (pm_unlikely(pmi_pagemap_entry(p) != PM_CHUNK_ARENA)) return alloc_free_other(p, pmi_pagemap_kind(p));
   pm_pool_t *pool = pmi_arena_pool_of(p);
   pm_heap_t *h = pmi_heap_tls;
   if (pm_unlikely(PM_DEBUG > 0 || pool->heap != h || !pmi_pool_is_block(pool, p) || p == pool->local_free))
@@ -135,7 +149,7 @@ void *pmi_calloc(size_t count, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
-  if (total > PM_MEDIUM_MAX) return pmi_large_malloc(total, PM_ALIGN, true);
+  if (total > PM_MEDIUM_MAX) return alloc_large(total, PM_ALIGN, true);
   pm_block_t *b = pmi_malloc(total);
   if (b == NULL) return NULL;
   if (PM_DEBUG == 0 && pmi_arena_pool_of(b)->free_is_zero) b->next = NULL;   /* fresh: only the link */
@@ -164,9 +178,12 @@ PM_NOINLINE static void *alloc_realloc_other(void *p, size_t size, unsigned kind
   }
   pm_large_t *hdr = pmi_large_header(p, kind);
   if (hdr == NULL) alloc_invalid("realloc", p, kind);
-  if (!hdr->live) pmi_fatal("double realloc of %p", p);
-  if (size > PM_MEDIUM_MAX) return pmi_large_realloc(hdr, size);
-  return alloc_move(p, hdr->usable, size);
+  if (!hdr->live) pmi_fatal("realloc of freed block %p", p);
+  if (size <= PM_MEDIUM_MAX) return alloc_move(p, hdr->usable, size);
+  void *q = size > PM_LARGE_MAX ? NULL : pmi_large_realloc(hdr, size);
+  if (q == NULL && (size > PM_LARGE_MAX || !pmi_heap_reclaim() || (q = pmi_large_realloc(hdr, size)) == NULL))
+    errno = ENOMEM;
+  return q;
 }
 
 void *pmi_realloc(void *p, size_t size) {
@@ -202,7 +219,7 @@ void *pmi_aligned(size_t alignment, size_t size) {
     size_t rounded = pm_align_up(size == 0 ? 1 : size, alignment);
     if (rounded <= PM_MEDIUM_MAX) return pmi_malloc(rounded);
   }
-  return pmi_large_malloc(size, alignment, false);
+  return alloc_large(size, alignment, false);
 }
 
 static int pmi_posix_memalign(void **out, size_t alignment, size_t size) {

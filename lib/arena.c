@@ -1,8 +1,13 @@
 /* arena.c — carving 1 MiB arenas into pools, and giving memory back.
  *
- * Owns every pm_arena_t and the arena lock.  Heaps take pools from here
- * (pmi_arena_pool_alloc) and return them when empty (pmi_arena_pool_free);
- * nothing here runs on a fast path.
+ * Owns every pm_arena_t and the arena lock.  pool.c takes runs of blank
+ * slots from here (pmi_arena_pool_alloc: the head descriptor, heap == NULL,
+ * for pool.c to initialise) and gives them back when its pool is empty
+ * (pmi_arena_pool_free); nothing here runs on a fast path, and nothing here
+ * calls up into pool.c or heap.c.
+ * Address space: an arena's chunk is marked in the chunk map right after it
+ * is mapped, before any pool of it is handed out, and cleared before it is
+ * unmapped (the chunk-map rule, pagemap.c).
  *
  * Best fit, fullest first (obmalloc's usable_arenas / nfp2lasta, adapted to
  * pools of several slots): arenas sit on bucket[longest run of free slots];
@@ -75,6 +80,10 @@ static void arena_set_free_mask_locked(pm_arena_t *a, uint64_t free_mask) {
 static pm_arena_t *arena_create_locked(void) {
   pm_arena_t *a = pmi_os_map(PM_CHUNK_SIZE, PM_CHUNK_SIZE);
   if (a == NULL) return NULL;
+  if (!pmi_pagemap_set(a, PM_CHUNK_ARENA, PM_CHUNK_SIZE)) {   /* before any pool of it escapes */
+    pmi_os_unmap(a, PM_CHUNK_SIZE);
+    return NULL;
+  }
   pmi_os_name(a, PM_CHUNK_SIZE, "poolmalloc arena");
   a->magic = PM_ARENA_MAGIC;
   a->free_mask = ARENA_ALL_SLOTS;
@@ -86,7 +95,6 @@ static pm_arena_t *arena_create_locked(void) {
   arenas.all = a;
   arenas.narenas++;
   pmi_stats_mapped((ptrdiff_t)PM_CHUNK_SIZE);
-  pmi_pagemap_set(a, PM_CHUNK_ARENA);
   return a;
 }
 
@@ -96,7 +104,8 @@ static void arena_destroy_locked(pm_arena_t *a) {
   else arenas.all = a->all_next;
   if (a->all_next != NULL) a->all_next->all_prev = a->all_prev;
   arenas.narenas--;
-  pmi_pagemap_set(a, PM_CHUNK_FOREIGN);
+  pm_assert(a->nfree == ARENA_USABLE_SLOTS);
+  pmi_pagemap_set(a, PM_CHUNK_FOREIGN, 0);   /* before the range can be mapped again */
   pmi_os_unmap(a, PM_CHUNK_SIZE);
   pmi_stats_mapped(-(ptrdiff_t)PM_CHUNK_SIZE);
   atomic_fetch_add_explicit(&pmi_counters.narena_unmaps, 1, memory_order_relaxed);
@@ -123,64 +132,44 @@ static uint64_t arena_find_run(uint64_t free_mask, unsigned n, unsigned align) {
   return run << first;
 }
 
-pm_pool_t *pmi_arena_pool_alloc(pm_heap_t *h, unsigned cls) {
-  const pm_class_info_t *ci = &pmi_class_info[cls];
-  unsigned nslots = ci->nslots;
+pm_pool_t *pmi_arena_pool_alloc(unsigned nslots, unsigned align_slots, bool *zero) {
   pm_arena_t *a = NULL;
   uint64_t run = 0;
   pthread_mutex_lock(&arenas.lock);
   for (unsigned b = nslots; b < PM_ARENA_SLOTS && run == 0; b++)
     for (a = arenas.bucket[b]; a != NULL; a = a->next)
-      if ((run = arena_find_run(a->free_mask, nslots, ci->align_slots)) != 0) break;
+      if ((run = arena_find_run(a->free_mask, nslots, align_slots)) != 0) break;
   if (run == 0) {
     a = arena_create_locked();
     if (a == NULL) {
       pthread_mutex_unlock(&arenas.lock);
       return NULL;
     }
-    run = arena_find_run(a->free_mask, nslots, ci->align_slots);
+    run = arena_find_run(a->free_mask, nslots, align_slots);
   }
+  pm_assert(run != 0 && (a->free_mask & run) == run);
   pm_assert_expensive(pmi_arena_is_valid(a));
-  bool zero = (a->zero_mask & run) == run;
+  *zero = (a->zero_mask & run) == run;
   a->zero_mask &= ~run;
   a->dirty_mask &= ~run;
   a->dirty_old_mask &= ~run;
-  arena_set_free_mask_locked(a, a->free_mask & ~run);
+  arena_set_free_mask_locked(a, a->free_mask & ~run);   /* free -> in a pool */
   pthread_mutex_unlock(&arenas.lock);
-
-  unsigned slot = (unsigned)__builtin_ctzll(run);
-  pm_pool_t *pool = &a->pools[slot];
-  for (unsigned i = 1; i < nslots; i++) a->pools[slot + i].head_offset = (uint8_t)i;
-  pool->free = pool->local_free = NULL;
-  pool->start = (char *)a + (size_t)slot * PM_SLOT_SIZE;
-  pool->recip = ci->recip;
-  pool->nused = 0;
-  pool->block_size = ci->block_size;
-  pool->capacity = ci->capacity;
-  pool->full = 0;
-  pool->free_is_zero = 0;
-  pool->cls = (uint8_t)cls;
-  pool->head_offset = 0;
-  pool->bump = pool->start;
-  pool->end = pool->start + (size_t)ci->capacity * ci->block_size;
-  pool->next = pool->prev = NULL;
-  pool->nslots = (uint8_t)nslots;
-  pool->bump_is_zero = zero;
-  pool->in_list = 0;
-  atomic_store_explicit((_Atomic(pm_heap_t *) *)&pool->heap, h, memory_order_release);
+  pm_pool_t *pool = &a->pools[__builtin_ctzll(run)];
+  pm_assert(pool->heap == NULL);          /* blank: pool.c initialises it */
   return pool;
 }
 
-void pmi_arena_pool_free(pm_pool_t *pool) {
+void pmi_arena_pool_free(pm_pool_t *pool, unsigned nslots) {
   pm_arena_t *a = pmi_arena_of(pool);
   unsigned slot = (unsigned)(pool - a->pools);
-  uint64_t run = (pool->nslots == 64 ? ~(uint64_t)0 : (((uint64_t)1 << pool->nslots) - 1)) << slot;
-  pool->heap = NULL;
+  uint64_t run = (nslots == 64 ? ~(uint64_t)0 : (((uint64_t)1 << nslots) - 1)) << slot;
+  pm_assert(pool->heap == NULL && slot >= PM_ARENA_FIRST_SLOT && slot + nslots <= PM_ARENA_SLOTS);
   uint64_t now = pmi_os_now_ns();
   pthread_mutex_lock(&arenas.lock);
   pm_assert((a->free_mask & run) == 0);
   a->dirty_mask |= run;
-  arena_set_free_mask_locked(a, a->free_mask | run);
+  arena_set_free_mask_locked(a, a->free_mask | run);   /* in a pool -> free + dirty */
   pm_assert_expensive(pmi_arena_is_valid(a));
   if (arenas.next_epoch_ns == UINT64_MAX) __atomic_store_n(&arenas.next_epoch_ns, now + epoch_ns(), __ATOMIC_RELAXED);
   pthread_mutex_unlock(&arenas.lock);

@@ -4,7 +4,7 @@
  * initial-exec TLS load.  Every thread starts on pmi_heap_empty, a constant
  * heap whose class lists all point at the empty pool, so the malloc fast
  * path needs no "is this thread initialised?" test (mimalloc's
- * _mi_heap_empty): the first malloc simply misses into pmi_pool_malloc_slow,
+ * _mi_heap_empty): the first malloc simply misses into pmi_heap_malloc_slow,
  * which calls pmi_heap_get.
  *
  * Heap states:
@@ -14,6 +14,16 @@
  *              stay valid), or a housekeeping thread takes it off the list,
  *              drains its remote frees and returns its empty pools.
  *   UNUSED     no pools left; reused as-is by the next new thread.
+ *   ORPHANED   in a fork child, the heap of a thread that did not survive
+ *              the fork.  That thread may have been stopped halfway through
+ *              a pop or a push (the fast paths take no lock), so nothing in
+ *              the child ever walks its pools again: not adopted, not
+ *              collected.  Blocks it handed out stay valid and may be freed
+ *              in the child (they go on its remote stack, which nobody
+ *              drains): the child leaks at most those pools, and never
+ *              trusts a half-updated list.
+ * Transitions: (new) -> ACTIVE -> ABANDONED | UNUSED -> ACTIVE (adopted or
+ * reused); any but the forking thread's -> ORPHANED in a fork child.
  * Heaps are never unmapped, so pool->heap is always safe to dereference.
  *
  * Remote frees: a block freed by a thread that does not own its pool is
@@ -26,6 +36,7 @@
 #define _GNU_SOURCE 1
 #include "os.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 
@@ -130,8 +141,14 @@ void pmi_heap_flush_remote(void) {
   q->n = 0;
 }
 
+/* Double frees through the remote path are caught here, at the free: a
+ * block that already carries a canary (freed by its owner, or waiting on a
+ * remote stack) is not a live block.  This path writes the block anyway,
+ * and the freeing thread has usually just used it, so the load is cheap. */
 void pmi_heap_remote_free(pm_heap_t *owner, pm_block_t *b) {
-  b->canary = pmi_canary(b);
+  if (pm_unlikely(b->canary == pmi_canary(b) || b->canary == pmi_canary_remote(b)))
+    pmi_fatal("double free of %p", (void *)b);
+  b->canary = pmi_canary_remote(b);
   if (pmi_heap_tls == &pmi_heap_empty) {
     heap_push_chain(owner, b, b);
     return;
@@ -147,13 +164,34 @@ void pmi_heap_remote_free(pm_heap_t *owner, pm_block_t *b) {
   if (++q->n >= PM_REMOTE_BATCH) pmi_heap_flush_remote();
 }
 
+/* A block that arrives without its remote canary was also freed locally
+ * while it waited (a double free across threads): caught before it is
+ * pushed a second time, which would corrupt the pool's count. */
 void pmi_heap_drain_remote(pm_heap_t *h) {
   pm_block_t *b = atomic_exchange_explicit(&h->remote, NULL, memory_order_acquire);
   while (b != NULL) {
+    if (pm_unlikely(b->canary != pmi_canary_remote(b))) pmi_fatal("double free of %p", (void *)b);
     pm_block_t *next = b->next;
-    pmi_pool_push_local(h, pmi_arena_pool_of(b), b);
+    pm_pool_t *pool = pmi_arena_pool_of(b);
+    pm_assert(pool->heap == h && pmi_pool_is_block(pool, b));
+    pmi_pool_push_local(h, pool, b);
     b = next;
   }
+}
+
+/* ---- malloc's slow path ------------------------------------------------- */
+void *pmi_heap_malloc_slow(pm_heap_t *h, unsigned cls) {
+  if (pm_unlikely(h == &pmi_heap_empty) && (h = pmi_heap_get()) == NULL) {
+    if (!pmi_heap_reclaim() || (h = pmi_heap_get()) == NULL) goto enomem;
+  }
+  if (pm_unlikely(++h->tick % PM_HOUSEKEEP_EVERY == 0)) pmi_heap_housekeep(h);
+  if (atomic_load_explicit(&h->remote, memory_order_relaxed) != NULL) pmi_heap_drain_remote(h);
+  void *p = pmi_pool_malloc_refill(h, cls);
+  if (pm_likely(p != NULL)) return p;
+  if (pmi_heap_reclaim() && (p = pmi_pool_malloc_refill(h, cls)) != NULL) return p;   /* issue 7 §5 */
+enomem:
+  errno = ENOMEM;
+  return NULL;
 }
 
 /* ---- Thread exit and abandoned heaps ------------------------------------ */
@@ -198,6 +236,14 @@ void pmi_heap_housekeep(pm_heap_t *h) {
   heap_collect_one_abandoned(false);
 }
 
+bool pmi_heap_reclaim(void) {
+  bool released = pmi_heap_trim();
+  if (pmi_option(PM_OPTION_VERBOSE))
+    pmi_fmt_message("out of memory: released cached and empty memory (%s), retrying once",
+                    released ? "some" : "none");
+  return released;
+}
+
 bool pmi_heap_trim(void) {
   pmi_heap_flush_remote();
   pm_heap_t *h = pmi_heap_tls;
@@ -226,12 +272,12 @@ void pmi_heap_thread_init(void) {
 void pmi_heap_fork_prepare(void) { pthread_mutex_lock(&heaps.lock); }
 void pmi_heap_fork_parent(void) { pthread_mutex_unlock(&heaps.lock); }
 
-/* Only the forking thread survives: every other heap is now ownerless, so
- * rebuild the lists from the registry and let adoption/collection reclaim. */
+/* Only the forking thread survives.  Heaps that were abandoned or unused at
+ * the fork were consistent (they are changed only under the heap lock, which
+ * the fork held) and stay on their lists; every heap that was ACTIVE in
+ * another thread is ORPHANED (see the states above). */
 void pmi_heap_fork_child(void) {
   PM_LOCK_RESET(&heaps.lock);
-  heaps.abandoned = heaps.unused = NULL;
-  atomic_store_explicit(&heaps.nabandoned, 0, memory_order_relaxed);
   for (pm_heap_t *h = heaps.all; h != NULL; h = h->all_next)
-    if (h != pmi_heap_tls) heap_push_locked(h);
+    if (h != pmi_heap_tls && h->state == PM_HEAP_ACTIVE) h->state = PM_HEAP_ORPHANED;
 }

@@ -6,7 +6,7 @@
  *
  *   state 0  nothing done.
  *   core     options from the environment (no getenv: it walks `environ`),
- *            the canary secret, the size-class table, the thread-exit key.
+ *            the canary keys, the size-class table, the thread-exit key.
  *            None of these allocate.
  *   state 1  the allocator is usable: a malloc made from here on, even from
  *            inside pmi_init on this thread, proceeds normally.
@@ -45,7 +45,8 @@ void pmi_init(void) {
     pmi_options_init(environ, init_is_secure());
     if (pmi_os_page_size() != PM_PAGE_SIZE)
       pmi_fatal("page size %zu is not supported (built for %zu)", pmi_os_page_size(), PM_PAGE_SIZE);
-    pmi_secret = (uintptr_t)pmi_os_random() | 1;
+    pmi_keys.mul0 = pmi_os_random() | 1;
+    pmi_keys.mul1 = pmi_os_random() | 1;
     pmi_sizeclass_init();
     pmi_heap_thread_init();
     pmi_stats_init();

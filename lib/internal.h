@@ -85,14 +85,34 @@ PM_INTERNAL void pmi_sizeclass_init(void);
 
 /* ---- pagemap.c: which chunks are ours ------------------------------------ */
 enum { PM_CHUNK_FOREIGN = 0, PM_CHUNK_ARENA = 1, PM_CHUNK_LARGE = 2, PM_CHUNK_LARGE_AT_BASE = 3 };
-PM_INTERNAL extern uint8_t pmi_pagemap_bits[PM_NCHUNKS / 4];
-/* The kind of the chunk holding p: two bits, one load, no lock. */
-PM_INLINE unsigned pmi_pagemap_kind(const void *p) {
-  uintptr_t chunk = (uintptr_t)p >> PM_CHUNK_SHIFT;
-  if (pm_unlikely(chunk >= PM_NCHUNKS)) return PM_CHUNK_FOREIGN;
-  return (pmi_pagemap_bits[chunk >> 2] >> ((chunk & 3) * 2)) & 3u;
+#define PM_PAGEMAP_KIND_MASK ((1u << PM_PAGEMAP_KIND_BITS) - 1)
+PM_INTERNAL extern uint8_t *pmi_pagemap_root[PM_PAGEMAP_ROOT_SIZE];
+/* The raw entry of the chunk holding p (kind | extent units << 2): two
+ * dependent loads, no lock.  An arena's entry is exactly PM_CHUNK_ARENA. */
+PM_INLINE unsigned pmi_pagemap_entry(const void *p) {
+  uintptr_t a = (uintptr_t)p;
+  if (pm_unlikely(a >> PM_VA_BITS != 0)) return PM_CHUNK_FOREIGN;
+  const uint8_t *leaf =
+      __atomic_load_n(&pmi_pagemap_root[a >> (PM_CHUNK_SHIFT + PM_PAGEMAP_LEAF_SHIFT)], __ATOMIC_RELAXED);
+  if (pm_unlikely(leaf == NULL)) return PM_CHUNK_FOREIGN;
+  return __atomic_load_n(&leaf[(a >> PM_CHUNK_SHIFT) & PM_PAGEMAP_LEAF_MASK], __ATOMIC_RELAXED);
 }
-PM_INTERNAL void pmi_pagemap_set(const void *chunk_base, unsigned kind);
+/* The kind of the memory at p, exact to PM_PAGEMAP_EXTENT_UNIT: a pointer
+ * past the end of a large mapping that ends inside its chunk is foreign. */
+PM_INLINE unsigned pmi_pagemap_kind(const void *p) {
+  unsigned e = pmi_pagemap_entry(p), units = e >> PM_PAGEMAP_KIND_BITS;
+  if (units != 0 && ((uintptr_t)p & PM_CHUNK_MASK) >= (size_t)units * PM_PAGEMAP_EXTENT_UNIT) return PM_CHUNK_FOREIGN;
+  return e & PM_PAGEMAP_KIND_MASK;
+}
+/* Marks the chunk at chunk_base as kind, ours for its first extent bytes (a
+ * multiple of PM_PAGEMAP_EXTENT_UNIT; PM_CHUNK_SIZE = all of it; 0 with
+ * PM_CHUNK_FOREIGN).  False (ENOMEM) only when a leaf of the map could not
+ * be mapped; clearing never fails.  The caller follows the chunk-map rule
+ * in pagemap.c. */
+PM_INTERNAL bool pmi_pagemap_set(const void *chunk_base, unsigned kind, size_t extent);
+/* Makes sure the map can mark p's chunk later without failing (maps its
+ * leaf now); false (ENOMEM) if it cannot. */
+PM_INTERNAL bool pmi_pagemap_prepare(const void *p);
 
 /* ---- arena.c: pools carved from arenas ----------------------------------- */
 PM_INLINE pm_arena_t *pmi_arena_of(const void *p) {
@@ -104,10 +124,13 @@ PM_INLINE pm_pool_t *pmi_arena_pool_of(const void *p) {
   pm_pool_t *pool = &a->pools[((uintptr_t)p & PM_CHUNK_MASK) >> PM_SLOT_SHIFT];
   return pool - pool->head_offset;
 }
-/* A pool of class cls owned by h, with no blocks carved yet; NULL + ENOMEM. */
-PM_INTERNAL pm_pool_t *pmi_arena_pool_alloc(pm_heap_t *h, unsigned cls);
-/* Gives an empty pool's slots back to its arena (dirty until decay). */
-PM_INTERNAL void pmi_arena_pool_free(pm_pool_t *pool);
+/* A run of nslots blank slots starting on a multiple of align_slots: the
+ * head descriptor (heap == NULL), for pool.c to initialise; *zero tells
+ * whether the slots read as zero.  NULL when no arena could be mapped. */
+PM_INTERNAL pm_pool_t *pmi_arena_pool_alloc(unsigned nslots, unsigned align_slots, bool *zero);
+/* Gives the nslots slots of a released (blank) pool back to its arena,
+ * dirty until decay. */
+PM_INTERNAL void pmi_arena_pool_free(pm_pool_t *pool, unsigned nslots);
 /* Purges dirty slots and unmaps empty arenas older than the decay delay
  * (all of them when force); returns true if memory went back to the OS. */
 PM_INTERNAL bool pmi_arena_decay(uint64_t now_ns, bool force);
@@ -118,30 +141,47 @@ PM_INTERNAL void pmi_arena_fork_child(void);
 PM_INTERNAL bool pmi_arena_is_valid(const pm_arena_t *a);
 
 /* ---- pool.c: the pool state machine -------------------------------------- */
-/* Is p the start of a block of pool (and inside its capacity)?  One
+/* Bytes of pool ever carved into blocks (relaxed: other threads read it). */
+PM_INLINE uint32_t pmi_pool_carved(const pm_pool_t *pool) {
+  return __atomic_load_n(&pool->carved, __ATOMIC_RELAXED);
+}
+/* Is p the start of a block of pool that has been carved (so it may have
+ * been handed out)?  p must lie in pool's slots (p >= start).  One
  * multiply: with recip = ceil(2^40 / size) = (2^40 + e) / size, e < size,
  * off * recip = idx * 2^40 + (idx * e + rem * recip) where rem = off % size,
  * so the low 40 bits are below recip exactly when rem == 0 (idx * e is at
  * most the pool size, 2^19, and recip is at least 2^40 / 2^17 = 2^23). */
 PM_INLINE bool pmi_pool_is_block(const pm_pool_t *pool, const void *p) {
-  uint64_t prod = (uint64_t)((const char *)p - pool->start) * pool->recip;
-  return (prod & (((uint64_t)1 << 40) - 1)) < pool->recip && (prod >> 40) < pool->capacity;
+  uint64_t off = (uint64_t)((const char *)p - pool->start);
+  return ((off * pool->recip) & (((uint64_t)1 << 40) - 1)) < pool->recip && off < pmi_pool_carved(pool);
 }
-/* Every block on a free list carries this canary in word 1. */
-PM_INTERNAL extern uintptr_t pmi_secret;   /* canary key, random per process */
-PM_INLINE uintptr_t pmi_canary(const void *b) { return (uintptr_t)b ^ pmi_secret; }
-/* Refill path of malloc for class cls: returns a block (canary cleared) or
- * NULL with errno = ENOMEM. */
-PM_INTERNAL void *pmi_pool_malloc_slow(pm_heap_t *h, unsigned cls);
-/* A popped block without its canary: it was freed twice. */
-PM_INTERNAL PM_NORETURN PM_COLD void pmi_pool_reuse_fatal(const void *b);
+/* Free-block canaries (pool.c): a keyed hash of the block's address in word
+ * 1 of every free block, not invertible from one (address, canary) pair. */
+typedef struct pm_keys_s {
+  uint64_t mul0, mul1;          /* odd, random per process (pmi_init)  */
+} pm_keys_t;
+PM_INTERNAL extern pm_keys_t pmi_keys;
+PM_INLINE uintptr_t pmi_canary(const void *b) {
+  uint64_t x = (uint64_t)(uintptr_t)b * pmi_keys.mul0;
+  return (uintptr_t)(((x << 32) | (x >> 32)) * pmi_keys.mul1);
+}
+/* The canary of a block waiting on a remote-free stack: the owner's drain
+ * tells it from a block that was also freed locally (a double free). */
+PM_INLINE uintptr_t pmi_canary_remote(const void *b) { return pmi_canary(b) ^ 1; }
+/* The pool part of malloc's refill for class cls in heap h: a block
+ * (canary cleared), or NULL when no arena could be mapped. */
+PM_INTERNAL void *pmi_pool_malloc_refill(pm_heap_t *h, unsigned cls);
+/* A popped block that is outside the pool or lacks its canary. */
+PM_INTERNAL PM_NORETURN PM_COLD void pmi_pool_pop_fatal(const pm_pool_t *pool, const pm_block_t *b);
 /* After a local free made the pool empty or un-full. */
 PM_INTERNAL void pmi_pool_free_event(pm_heap_t *h, pm_pool_t *pool);
 /* The one pop (malloc's fast path and pool.c's refill): pool->free != NULL.
- * The canary check is what catches double frees (pool.c, "Double frees"). */
+ * The range check refuses a forged link before the block is read; the
+ * canary check catches double frees and writes after free (pool.c). */
 PM_INLINE void *pmi_pool_pop(pm_pool_t *pool) {
   pm_block_t *b = pool->free;
-  if (pm_unlikely(b->canary != pmi_canary(b))) pmi_pool_reuse_fatal(b);
+  if (pm_unlikely((uint64_t)((char *)b - pool->start) >= pool->carved || b->canary != pmi_canary(b)))
+    pmi_pool_pop_fatal(pool, b);
   pool->free = b->next;
   b->canary = 0;
   pool->nused++;
@@ -166,6 +206,14 @@ PM_INTERNAL extern const pm_pool_t pmi_pool_empty;
 /* The calling thread's heap, created (or adopted) on first use; NULL only
  * if the metadata for a heap could not be mapped. */
 PM_INTERNAL pm_heap_t *pmi_heap_get(void);
+/* malloc's slow path for class cls (alloc.c's fast path missed): the
+ * thread's heap on first use, housekeeping, the remote drain, then the pool
+ * refill; when the OS refuses memory, reclaims and retries once.  A block,
+ * or NULL with errno = ENOMEM. */
+PM_INTERNAL void *pmi_heap_malloc_slow(pm_heap_t *h, unsigned cls);
+/* The OS refused a mapping: release everything cached or empty (as
+ * malloc_trim) so that one retry can succeed.  False if nothing went back. */
+PM_INTERNAL bool pmi_heap_reclaim(void);
 /* Hands b to its owner's remote-free stack (lock-free, batched per owner). */
 PM_INTERNAL void pmi_heap_remote_free(pm_heap_t *owner, pm_block_t *b);
 /* Pushes this thread's batch of remote frees now. */
@@ -184,6 +232,11 @@ PM_INTERNAL void pmi_heap_fork_child(void);
 PM_INTERNAL void pmi_heap_thread_init(void);
 
 /* ---- large.c: one mapping per block ------------------------------------- */
+/* Requests above these fail at once (alloc.c), without a reclaim. */
+#define PM_LARGE_MAX ((size_t)PTRDIFF_MAX - 2 * PM_CHUNK_SIZE)
+#define PM_LARGE_MAX_ALIGN ((size_t)PTRDIFF_MAX / 4)
+/* A block of size bytes (<= PM_LARGE_MAX) aligned to alignment, zeroed if
+ * asked; NULL when the OS refuses (errno untouched). */
 PM_INTERNAL void *pmi_large_malloc(size_t size, size_t alignment, bool zero);
 /* The header of the large block whose user pointer is p, or NULL if p is
  * not one (kind is pmi_pagemap_kind(p)). */

@@ -6,6 +6,8 @@
  * alignments of a chunk or more the user pointer is itself a chunk base
  * (PM_CHUNK_LARGE_AT_BASE) and the header is the page below it.
  *
+ * Mappings are multiples of PM_PAGEMAP_EXTENT_UNIT (16 KiB) so that the
+ * chunk map can say exactly how much of the first chunk is ours.
  * realloc grows or shrinks in place with mremap; when the neighbouring range
  * is taken the pages are moved (not copied) to a new chunk-aligned range.
  * Freed mappings of ordinary alignment wait in a small cache (at most
@@ -15,10 +17,25 @@
  * marked, so a second free of it is reported as a double free.
  * Locking: one mutex for the cache, never held across a system call; the
  * live counters are atomics.
+ *
+ * Address space (the chunk-map rule, pagemap.c; issue 7 §1).  Every path
+ * that maps, unmaps, moves or reuses a range keeps the map right at every
+ * instant another thread can observe:
+ *   malloc (fresh)  map, write the header, mark, then return the pointer;
+ *   malloc (cached) the mapping never stopped being marked; re-mark it;
+ *   free            cache it (still marked, live == 0, so a second free is
+ *                   a double free) or clear the mark, then munmap;
+ *   evict, decay    take it out of the cache under the lock, clear the
+ *                   mark, then munmap (nobody else can reach it any more);
+ *   realloc grow    mremap in place, then widen the mark;
+ *   realloc shrink  narrow the mark, then mremap in place;
+ *   realloc move    clear the old mark, mremap to the new range, then mark
+ *                   the new one; if the move fails, restore the old mark.
+ * The bug this replaced cleared the old mark after the move, when another
+ * thread could already have mapped (and marked) the old range.
  */
 #include "os.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -41,7 +58,22 @@ static void large_account(ptrdiff_t nlive, ptrdiff_t bytes) {
   atomic_fetch_add_explicit(&large.live_bytes, (size_t)bytes, memory_order_relaxed);
 }
 
-static void *large_header_init(char *base, size_t map_size, char *user, size_t alignment) {
+/* Marks the chunk of hdr's user pointer with the part of it the mapping
+ * covers.  False (ENOMEM) only if the chunk map could not grow. */
+static bool large_mark(const pm_large_t *hdr) {
+  char *chunk = (char *)((uintptr_t)hdr->user & ~(uintptr_t)PM_CHUNK_MASK);
+  size_t covered = (size_t)(hdr->map_base + hdr->map_size - chunk);
+  if (covered > PM_CHUNK_SIZE) covered = PM_CHUNK_SIZE;
+  unsigned kind = chunk == hdr->user ? PM_CHUNK_LARGE_AT_BASE : PM_CHUNK_LARGE;
+  return pmi_pagemap_set(chunk, kind, covered);
+}
+
+static void large_unmark(const void *user) {
+  pmi_pagemap_set((void *)((uintptr_t)user & ~(uintptr_t)PM_CHUNK_MASK), PM_CHUNK_FOREIGN, 0);
+}
+
+/* Writes the header of a block at user in [base, base + map_size). */
+static pm_large_t *large_header_init(char *base, size_t map_size, char *user, size_t alignment) {
   pm_large_t *hdr = (pm_large_t *)(((uintptr_t)user & PM_CHUNK_MASK) == 0 ? user - PM_PAGE_SIZE : base);
   hdr->magic = PM_LARGE_MAGIC ^ (uintptr_t)user;
   hdr->user = user;
@@ -50,8 +82,12 @@ static void *large_header_init(char *base, size_t map_size, char *user, size_t a
   hdr->usable = (size_t)(base + map_size - user);
   hdr->alignment = alignment;
   hdr->live = 1;
-  pmi_pagemap_set(pmi_arena_of(user), hdr == (pm_large_t *)base ? PM_CHUNK_LARGE : PM_CHUNK_LARGE_AT_BASE);
-  return user;
+  return hdr;
+}
+
+/* Bytes to map for size bytes at offset: whole extent units. */
+static size_t large_map_size(size_t offset, size_t size) {
+  return pm_align_up(offset + (size == 0 ? 1 : size), PM_PAGEMAP_EXTENT_UNIT);
 }
 
 /* A block may keep a mapping bigger than it needs by a quarter, or by up to
@@ -83,8 +119,9 @@ static char *large_cache_take(size_t need, size_t *size_out) {
   return base;
 }
 
+/* A cached mapping (user pointer one page in): unmark, then unmap. */
 static void large_unmap(char *base, size_t size) {
-  pmi_pagemap_set(base, PM_CHUNK_FOREIGN);
+  large_unmark(base + PM_PAGE_SIZE);
   pmi_os_unmap(base, size);
   pmi_stats_mapped(-(ptrdiff_t)size);
 }
@@ -136,28 +173,30 @@ bool pmi_large_decay(uint64_t now_ns, bool force) {
 
 /* ---- malloc, free, realloc ---------------------------------------------- */
 void *pmi_large_malloc(size_t size, size_t alignment, bool zero) {
-  if (size > PTRDIFF_MAX - 2 * PM_CHUNK_SIZE || alignment > PTRDIFF_MAX / 4) {
-    errno = ENOMEM;
-    return NULL;
-  }
-  size_t usable = pm_align_up(size == 0 ? 1 : size, PM_PAGE_SIZE);
+  pm_assert(size <= PM_LARGE_MAX && alignment <= PM_LARGE_MAX_ALIGN);
   size_t offset = alignment <= PM_PAGE_SIZE ? PM_PAGE_SIZE : alignment;
-  size_t map_size = offset + usable;
+  size_t map_size = large_map_size(offset, size);
   if (offset == PM_PAGE_SIZE) {
     size_t cached_size;
     char *base = large_cache_take(map_size, &cached_size);
-    if (base != NULL) {
-      void *user = large_header_init(base, cached_size, base + offset, alignment);
-      if (zero) memset(user, 0, usable);
+    if (base != NULL) {                   /* still marked: re-mark cannot fail */
+      pm_large_t *hdr = large_header_init(base, cached_size, base + offset, alignment);
+      large_mark(hdr);
+      if (zero) memset(hdr->user, 0, map_size - offset);
       large_account(1, (ptrdiff_t)cached_size);
-      return user;
+      return hdr->user;
     }
   }
   char *base = pmi_os_map(map_size, alignment < PM_CHUNK_SIZE ? PM_CHUNK_SIZE : alignment);
   if (base == NULL) return NULL;
+  pm_large_t *hdr = large_header_init(base, map_size, base + offset, alignment);
+  if (!large_mark(hdr)) {                 /* before the pointer escapes */
+    pmi_os_unmap(base, map_size);
+    return NULL;
+  }
   pmi_stats_mapped((ptrdiff_t)map_size);
   large_account(1, (ptrdiff_t)map_size);
-  return large_header_init(base, map_size, base + offset, alignment);
+  return hdr->user;
 }
 
 pm_large_t *pmi_large_header(const void *p, unsigned kind) {
@@ -171,27 +210,48 @@ pm_large_t *pmi_large_header(const void *p, unsigned kind) {
 }
 
 void pmi_large_free(pm_large_t *hdr) {
+  pm_assert(hdr->live == 1);
   hdr->live = 0;
   large_account(-1, -(ptrdiff_t)hdr->map_size);
   if (hdr->alignment <= PM_PAGE_SIZE) {
-    large_cache_put(hdr->map_base, hdr->map_size);
+    large_cache_put(hdr->map_base, hdr->map_size);   /* stays marked */
   } else {                                  /* hdr is inside the mapping */
     char *base = hdr->map_base;
     size_t size = hdr->map_size;
-    pmi_pagemap_set(pmi_arena_of(hdr->user), PM_CHUNK_FOREIGN);
+    large_unmark(hdr->user);
     pmi_os_unmap(base, size);
     pmi_stats_mapped(-(ptrdiff_t)size);
   }
 }
 
-/* size > PM_MEDIUM_MAX.  Returns the (possibly moved) block, or NULL with
- * errno = ENOMEM and the old block untouched. */
-void *pmi_large_realloc(pm_large_t *hdr, size_t size) {
+/* Moves hdr's mapping to a new chunk-aligned range of new_size bytes (the
+ * kernel moves the pages; nothing is copied).  The new chunk's map leaf is
+ * made to exist first, so marking it afterwards cannot fail; the old mark is
+ * cleared before the old range becomes free.  NULL: nothing changed. */
+static char *large_move(pm_large_t *hdr, size_t new_size) {
   char *user = hdr->user, *base = hdr->map_base;
-  if (size > PTRDIFF_MAX - 2 * PM_CHUNK_SIZE) {
-    errno = ENOMEM;
+  size_t offset = (size_t)(user - base), old_size = hdr->map_size, alignment = hdr->alignment;
+  char *target = pmi_os_map(new_size, PM_CHUNK_SIZE);
+  if (target == NULL) return NULL;
+  if (!pmi_pagemap_prepare(target)) {
+    pmi_os_unmap(target, new_size);
     return NULL;
   }
+  large_unmark(user);
+  if (!pmi_os_move_to(base, old_size, new_size, target)) {
+    large_mark(hdr);                         /* the old range never stopped being ours */
+    return NULL;
+  }
+  pm_large_t *moved = large_header_init(target, new_size, target + offset, alignment);
+  large_mark(moved);
+  return moved->user;
+}
+
+/* PM_MEDIUM_MAX < size <= PM_LARGE_MAX.  Returns the (possibly moved)
+ * block, or NULL with the old block untouched. */
+void *pmi_large_realloc(pm_large_t *hdr, size_t size) {
+  char *user = hdr->user, *base = hdr->map_base;
+  pm_assert(hdr->live == 1 && size <= PM_LARGE_MAX);
   if (hdr->alignment > PM_PAGE_SIZE) {        /* rare: keep it simple, copy */
     void *q = pmi_large_malloc(size, PM_ALIGN, false);
     if (q == NULL) return NULL;
@@ -200,21 +260,28 @@ void *pmi_large_realloc(pm_large_t *hdr, size_t size) {
     return q;
   }
   size_t offset = (size_t)(user - base), old_size = hdr->map_size;
-  size_t new_size = offset + pm_align_up(size, PM_PAGE_SIZE);
+  size_t new_size = large_map_size(offset, size);
   if (new_size <= old_size && large_slack_ok(old_size, new_size)) {   /* fits */
     hdr->usable = old_size - offset;
     return user;
   }
-  if (pmi_os_resize_in_place(base, old_size, new_size)) {
+  if (new_size < old_size) {                  /* shrink: narrow the mark first */
+    hdr->map_size = new_size;
+    large_mark(hdr);
+    if (!pmi_os_resize_in_place(base, old_size, new_size)) {
+      hdr->map_size = old_size;
+      large_mark(hdr);
+      hdr->usable = old_size - offset;
+      return user;                            /* keep the bigger mapping */
+    }
+    hdr->usable = new_size - offset;
+  } else if (pmi_os_resize_in_place(base, old_size, new_size)) {   /* grow, then widen */
     hdr->map_size = new_size;
     hdr->usable = new_size - offset;
+    large_mark(hdr);                          /* same chunk: its leaf exists */
   } else {
-    size_t alignment = hdr->alignment;       /* hdr moves with the pages */
-    char *moved = pmi_os_move(base, old_size, new_size, PM_CHUNK_SIZE);
-    if (moved == NULL) return NULL;
-    pmi_pagemap_set(pmi_arena_of(user), PM_CHUNK_FOREIGN);
-    large_header_init(moved, new_size, moved + offset, alignment);
-    user = moved + offset;
+    user = large_move(hdr, new_size);
+    if (user == NULL) return NULL;
   }
   pmi_stats_mapped((ptrdiff_t)new_size - (ptrdiff_t)old_size);
   large_account(0, (ptrdiff_t)new_size - (ptrdiff_t)old_size);

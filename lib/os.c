@@ -4,8 +4,10 @@
  * lowest recent mapping, which is usually free because the kernel places
  * mappings top-down, so an arena costs one mmap.  If the hint is taken we
  * over-map by the alignment and trim the two ends (three system calls).
- * Never allocates; safe before pmi_init() (the page size is a constant,
- * checked against the kernel's at init).
+ * Never allocates; never changes errno (the allocator's entry points set
+ * ENOMEM when they give up, after a reclaim and retry: issue 7 §5); safe
+ * before pmi_init() (the page size is a constant, checked against the
+ * kernel's at init).
  */
 #define _GNU_SOURCE 1
 #include "os.h"
@@ -52,12 +54,8 @@ static void *os_mmap(void *hint, size_t size, int extra_flags) {
   return p == MAP_FAILED ? NULL : p;
 }
 
-void *pmi_os_map(size_t size, size_t alignment) {
-  if (os_should_fail()) {
-    errno = ENOMEM;
-    return NULL;
-  }
-  int saved_errno = errno;   /* a miss at the hint must not leak EEXIST */
+/* Fresh aligned memory; the body of pmi_os_map (which keeps errno). */
+static void *os_map_aligned(size_t size, size_t alignment) {
   /* The kernel hands out addresses top-down, so the range just below our
    * lowest recent mapping is usually free: try it first. */
   uintptr_t hint = atomic_load_explicit(&os_hint, memory_order_relaxed);
@@ -66,7 +64,6 @@ void *pmi_os_map(size_t size, size_t alignment) {
     void *p = os_mmap((void *)want, size, MAP_FIXED_NOREPLACE);
     if (p == (void *)want) {
       atomic_store_explicit(&os_hint, want, memory_order_relaxed);
-      errno = saved_errno;
       return p;
     }
     if (p != NULL) munmap(p, size);   /* old kernels ignore NOREPLACE */
@@ -74,7 +71,11 @@ void *pmi_os_map(size_t size, size_t alignment) {
   /* Over-map and trim: [raw, raw+size+alignment) holds an aligned range. */
   char *raw = os_mmap(NULL, size + alignment, 0);
   if (raw == NULL) {
-    errno = ENOMEM;
+    /* Near an address-space limit (RLIMIT_AS) the over-map can fail where
+     * the mapping itself fits: take a plain one if it happens to be aligned. */
+    raw = os_mmap(NULL, size, 0);
+    if (raw != NULL && ((uintptr_t)raw & (alignment - 1)) == 0) return raw;
+    if (raw != NULL) munmap(raw, size);
     return NULL;
   }
   char *aligned = (char *)pm_align_up((uintptr_t)raw, alignment);
@@ -83,8 +84,15 @@ void *pmi_os_map(size_t size, size_t alignment) {
   if (tail != 0) munmap(aligned + size, tail);
   if (hint == 0 || (uintptr_t)aligned < hint)   /* only ever move down */
     atomic_store_explicit(&os_hint, (uintptr_t)aligned, memory_order_relaxed);
-  errno = saved_errno;
   return aligned;
+}
+
+void *pmi_os_map(size_t size, size_t alignment) {
+  if (os_should_fail()) return NULL;
+  int saved_errno = errno;   /* a miss at the hint must not leak EEXIST, nor a failure ENOMEM */
+  void *p = os_map_aligned(size, alignment);
+  errno = saved_errno;
+  return p;
 }
 
 void pmi_os_unmap(void *p, size_t size) {
@@ -92,27 +100,31 @@ void pmi_os_unmap(void *p, size_t size) {
 }
 
 bool pmi_os_purge(void *p, size_t size) {
-  if (pmi_option(PM_OPTION_PURGE_FREE) && madvise(p, size, MADV_FREE) == 0) return false;
-  return madvise(p, size, MADV_DONTNEED) == 0;
+  int saved_errno = errno;
+  bool zero = !(pmi_option(PM_OPTION_PURGE_FREE) && madvise(p, size, MADV_FREE) == 0) &&
+              madvise(p, size, MADV_DONTNEED) == 0;
+  errno = saved_errno;
+  return zero;
 }
 
 bool pmi_os_resize_in_place(void *p, size_t old_size, size_t new_size) {
   if (old_size == new_size) return true;
   if (os_should_fail()) return false;
-  return mremap(p, old_size, new_size, 0) == p;
+  int saved_errno = errno;
+  bool ok = mremap(p, old_size, new_size, 0) == p;
+  errno = saved_errno;
+  return ok;
 }
 
-void *pmi_os_move(void *p, size_t old_size, size_t new_size, size_t alignment) {
-  /* Reserve an aligned target, then let the kernel move the pages there. */
-  void *target = pmi_os_map(new_size, alignment);
-  if (target == NULL) return NULL;
-  void *q = mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target);
-  if (q == MAP_FAILED) {
+bool pmi_os_move_to(void *p, size_t old_size, size_t new_size, void *target) {
+  if (os_should_fail()) {                   /* simulated: the target is still ours */
     munmap(target, new_size);
-    errno = ENOMEM;
-    return NULL;
+    return false;
   }
-  return q;
+  int saved_errno = errno;
+  bool ok = mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target) == target;
+  errno = saved_errno;
+  return ok;
 }
 
 void pmi_os_write(int fd, const char *buf, size_t len) {

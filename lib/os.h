@@ -2,8 +2,8 @@
  *
  * os.c is the only file that calls mmap, munmap, madvise, mremap, write,
  * getrandom or clock_gettime.  Every function here is safe before
- * initialisation, never allocates, and reports failure by return value with
- * errno set (ENOMEM for mapping failures).
+ * initialisation, never allocates, reports failure by its return value and
+ * leaves errno as it found it: the caller that gives up sets ENOMEM.
  */
 #ifndef PM_OS_H
 #define PM_OS_H
@@ -11,7 +11,7 @@
 #include "internal.h"
 
 /* Fresh zeroed read-write memory of size bytes (a page multiple) whose
- * address is a multiple of alignment (a power of two >= page); NULL + ENOMEM. */
+ * address is a multiple of alignment (a power of two >= page); NULL. */
 PM_INTERNAL void *pmi_os_map(size_t size, size_t alignment);
 PM_INTERNAL void pmi_os_unmap(void *p, size_t size);
 /* Gives the pages back: afterwards they read as zero (MADV_DONTNEED) or
@@ -20,9 +20,12 @@ PM_INTERNAL void pmi_os_unmap(void *p, size_t size);
 PM_INTERNAL bool pmi_os_purge(void *p, size_t size);
 /* Resizes a mapping in place; false if the neighbouring range is taken. */
 PM_INTERNAL bool pmi_os_resize_in_place(void *p, size_t old_size, size_t new_size);
-/* Moves a mapping to new_size bytes at an address aligned to alignment,
- * without copying; NULL + ENOMEM on failure (the old mapping is untouched). */
-PM_INTERNAL void *pmi_os_move(void *p, size_t old_size, size_t new_size, size_t alignment);
+/* Moves the pages of mapping [p, p + old_size) to the range target (a
+ * mapping of ours of new_size bytes, which the move replaces), without
+ * copying.  False on failure: the old mapping is untouched, and the
+ * target range may already have been unmapped by the kernel, so the caller
+ * must not touch it again (it may belong to another thread by then). */
+PM_INTERNAL bool pmi_os_move_to(void *p, size_t old_size, size_t new_size, void *target);
 PM_INTERNAL void pmi_os_write(int fd, const char *buf, size_t len);
 /* A close-on-exec duplicate of fd, or -1. */
 PM_INTERNAL int pmi_os_dup_cloexec(int fd);

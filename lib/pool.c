@@ -1,16 +1,19 @@
-/* pool.c — the pool state machine and the malloc refill path.
+/* pool.c — the pool state machine: set-up, refill, free events, release.
  *
  * A pool belongs to one heap and serves one size class.  Its states, as in
  * obmalloc's usedpools comment:
  *
+ *   blank  its slots belong to no pool (heap == NULL); arena.c hands out
+ *          blank slots and pool_init makes them a pool.
  *   used   linked on heap->pools[cls]; it has blocks on free or local_free,
- *          or never-used room between bump and end.  The list head is the
+ *          or never-carved room past start + carved.  The list head is the
  *          pool the malloc fast path pops from.
- *   full   unlinked (full == 1): free == local_free == NULL and bump == end.
- *          The first local free into it links it back at the tail.
- *   empty  nused == 0.  Given back to its arena at once, unless it is the
- *          only pool of its class in the heap (kept so that a program that
- *          mallocs and frees one block in a loop never touches the arena lock).
+ *   full   unlinked (full == 1): free == local_free == NULL and every block
+ *          is carved.  The first local free into it links it back at the tail.
+ *   empty  nused == 0.  Given back to its arena at once (-> blank), unless it
+ *          is the only pool of its class in the heap (kept so that a program
+ *          that mallocs and frees one block in a loop never touches the
+ *          arena lock).
  *
  * Free lists are split as in mimalloc: malloc pops `free`, free pushes
  * `local_free`, and the slow path moves local_free over when free runs dry.
@@ -18,19 +21,40 @@
  * carved from zeroed memory stays zero (but for the link and canary words)
  * until it is replaced by a list of freed blocks.
  *
- * Double frees: every block on a free list carries the canary
- * (address ^ pmi_secret) in word 1, and every pop checks and clears it.  A
- * block freed twice is on the lists twice, so it is popped twice, and the
- * second pop finds a cleared canary and aborts before the block can be
- * handed out again.  The free fast path also catches the common
- * free(p); free(p) at once (p == local_free), and the slow free paths check
- * the canary itself.
+ * ---- Free-block canaries (issue 7 §2, §4) --------------------------------
+ * Every block on a free list carries pmi_canary(address) in word 1: the
+ * address times a random odd key, rotated by 32 bits, times a second odd key.
+ * The rotation between the multiplies breaks the bit-by-bit structure that
+ * would let a few (address, canary) pairs be solved for the keys, so one
+ * freed block read through a dangling pointer gives an attacker its own
+ * canary and nothing else (the old `address ^ secret` gave the secret away).
+ * It is not a cryptographic MAC; the secure library (issue 9) is where that
+ * belongs.  Every pop checks, before it reads the block, that the block lies
+ * in the pool's carved range (a forged link to a global or the stack is
+ * refused without following it), then that its canary is intact, and clears
+ * it.  Blocks waiting on a remote-free stack carry the canary ^ 1.
+ *
+ * ---- Double frees ------------------------------------------------------
+ * A block freed twice is on the lists twice, so it is popped twice, and the
+ * second pop finds its canary cleared (or overwritten by its owner) and
+ * aborts before a second owner gets it.  Earlier catches: free(p); free(p)
+ * in one thread (p == local_free, the fast path); a remote free of a block
+ * that already carries a canary (heap.c); a drained remote block that was
+ * also freed locally (heap.c).  A double free also makes nused count one
+ * block too few, which could otherwise make a pool with live blocks look
+ * empty: so before an empty pool is released, pool_check_empty walks its
+ * lists and proves that every carved block is on them exactly once.  The
+ * walk costs at most what carving those blocks cost.
+ *
  * Runs only on slow paths; touches only pools of the heap it is given.
+ * Never calls up into heap.c (heap.c owns the heap-level slow path).
  */
 #include "os.h"
 #include "sizeclass.h"
 
 #include <errno.h>
+
+pm_keys_t pmi_keys;   /* set once by pmi_init, before any block exists */
 
 /* ---- Class lists ------------------------------------------------------- */
 /* h->pools[cls] is the head; head->prev is the tail (the list is circular in
@@ -44,6 +68,7 @@ static bool pool_is_only(const pm_heap_t *h, const pm_pool_t *pool) {
 }
 
 static void pool_link_head(pm_heap_t *h, pm_pool_t *pool) {
+  pm_assert(!pool->in_list && !pool->full);
   pm_pool_t *head = h->pools[pool->cls];
   if (head == &pmi_pool_empty) {
     pool->next = NULL;
@@ -58,12 +83,14 @@ static void pool_link_head(pm_heap_t *h, pm_pool_t *pool) {
 }
 
 static void pool_link_tail(pm_heap_t *h, pm_pool_t *pool) {
+  pm_assert(!pool->in_list && !pool->full);
   pm_pool_t *head = h->pools[pool->cls];
   if (head == &pmi_pool_empty) {
     pool_link_head(h, pool);
     return;
   }
   pm_pool_t *tail = head->prev;
+  pm_assert_internal(tail->next == NULL);
   tail->next = pool;
   pool->prev = tail;
   pool->next = NULL;
@@ -72,6 +99,7 @@ static void pool_link_tail(pm_heap_t *h, pm_pool_t *pool) {
 }
 
 static void pool_unlink(pm_heap_t *h, pm_pool_t *pool) {
+  pm_assert(pool->in_list && pool->heap == h);
   pm_pool_t *head = h->pools[pool->cls];
   if (pool == head) {
     if (pool->next != NULL) pool->next->prev = pool->prev;
@@ -85,21 +113,44 @@ static void pool_unlink(pm_heap_t *h, pm_pool_t *pool) {
   pool->in_list = 0;
 }
 
-static void pool_release(pm_heap_t *h, pm_pool_t *pool) {
-  pm_assert(pool->nused == 0 && pool->heap == h);
-  if (pool->in_list) pool_unlink(h, pool);
-  h->npools--;
-  pmi_arena_pool_free(pool);
+/* ---- Blank -> used ----------------------------------------------------- */
+/* Makes the blank head descriptor `pool` (nslots slots from arena.c) a pool
+ * of class cls owned by h.  `zero`: its slots read as zero. */
+static void pool_init(pm_pool_t *pool, pm_heap_t *h, unsigned cls, bool zero) {
+  const pm_class_info_t *ci = &pmi_class_info[cls];
+  pm_arena_t *a = pmi_arena_of(pool);
+  unsigned slot = (unsigned)(pool - a->pools);
+  pm_assert(pool->heap == NULL && slot >= PM_ARENA_FIRST_SLOT && slot + ci->nslots <= PM_ARENA_SLOTS);
+  for (unsigned i = 1; i < ci->nslots; i++) a->pools[slot + i].head_offset = (uint8_t)i;
+  pool->free = pool->local_free = NULL;
+  pool->start = (char *)a + (size_t)slot * PM_SLOT_SIZE;
+  pool->recip = ci->recip;
+  pool->nused = 0;
+  pool->block_size = ci->block_size;
+  __atomic_store_n(&pool->carved, 0, __ATOMIC_RELAXED);
+  pool->capacity = ci->capacity;
+  pool->full = 0;
+  pool->free_is_zero = 0;
+  pool->cls = (uint8_t)cls;
+  pool->head_offset = 0;
+  pool->next = pool->prev = NULL;
+  pool->nslots = ci->nslots;
+  pool->carved_is_zero = zero;
+  pool->in_list = 0;
+  /* Last: another thread that finds this descriptor through a block of the
+   * pool (alloc.c) reads the fields above only after it sees heap. */
+  __atomic_store_n(&pool->heap, h, __ATOMIC_RELEASE);
 }
 
 /* ---- Refill ------------------------------------------------------------ */
 /* Carves up to a page worth of never-used blocks into `free`. */
 static void pool_carve(pm_pool_t *pool) {
-  size_t bs = pool->block_size;
-  size_t n = PM_EXTEND_BYTES / bs, left = (size_t)(pool->end - pool->bump) / bs;
+  size_t bs = pool->block_size, carved = pool->carved;
+  size_t n = PM_EXTEND_BYTES / bs, left = pool->capacity - carved / bs;
+  pm_assert(pool->free == NULL && left > 0);
   if (n == 0) n = 1;
   if (n > left) n = left;
-  char *b = pool->bump, *last = b + (n - 1) * bs;
+  char *b = pool->start + carved, *last = b + (n - 1) * bs;
   for (char *p = b; p < last; p += bs) {
     ((pm_block_t *)p)->next = (pm_block_t *)(p + bs);
     ((pm_block_t *)p)->canary = pmi_canary(p);
@@ -107,64 +158,92 @@ static void pool_carve(pm_pool_t *pool) {
   ((pm_block_t *)last)->next = NULL;
   ((pm_block_t *)last)->canary = pmi_canary(last);
   pool->free = (pm_block_t *)b;
-  pool->free_is_zero = pool->bump_is_zero;
-  pool->bump = last + bs;
+  pool->free_is_zero = pool->carved_is_zero;
+  /* Relaxed store after the blocks are written: a thread that frees one of
+   * them got it from this thread through the program's own synchronisation. */
+  __atomic_store_n(&pool->carved, (uint32_t)(carved + n * bs), __ATOMIC_RELAXED);
 }
 
-/* Makes pool->free non-empty if the pool has anything left. */
+static bool pool_is_carved_out(const pm_pool_t *pool) {
+  return pool->carved == pool->capacity * pool->block_size;
+}
+
+/* Makes pool->free (empty) non-empty if the pool has anything left. */
 static bool pool_refill(pm_pool_t *pool) {
+  pm_assert(pool->free == NULL);
   if (pool->local_free != NULL) {
     pool->free = pool->local_free;
     pool->local_free = NULL;
     pool->free_is_zero = 0;
     return true;
   }
-  if (pool->bump < pool->end) {
+  if (!pool_is_carved_out(pool)) {
     pool_carve(pool);
     return true;
   }
   return false;
 }
 
-uintptr_t pmi_secret;   /* set once by pmi_init, before any block exists */
-
-void pmi_pool_reuse_fatal(const void *b) { pmi_fatal("double free of %p", b); }
-
-void *pmi_pool_malloc_slow(pm_heap_t *h, unsigned cls) {
-  if (pm_unlikely(h == &pmi_heap_empty)) {
-    h = pmi_heap_get();
-    if (h == NULL) {
-      errno = ENOMEM;
-      return NULL;
-    }
-  }
-  if (pm_unlikely(++h->tick % PM_HOUSEKEEP_EVERY == 0)) pmi_heap_housekeep(h);
-  if (atomic_load_explicit(&h->remote, memory_order_relaxed) != NULL) pmi_heap_drain_remote(h);
-
+/* The head may have changed since the fast path missed (heap.c's remote
+ * drain can release the head pool), so the new head may still have blocks
+ * on `free`: refilling it then would drop them (a leak that pool_check_empty
+ * later reported as a double free). */
+void *pmi_pool_malloc_refill(pm_heap_t *h, unsigned cls) {
   pm_pool_t *pool = h->pools[cls], *next;
-  if (pm_likely(pool->local_free != NULL)) {   /* the common refill: no list walk */
+  if (pm_likely(pool->free == NULL && pool->local_free != NULL)) {   /* the common refill: no walk */
     pm_assert_expensive(pmi_pool_is_valid(pool));
     pool_refill(pool);
     return pmi_pool_pop(pool);
   }
-  for (; pool != &pmi_pool_empty && pool != NULL; pool = next) {
+  for (; pool != NULL && pool != &pmi_pool_empty; pool = next) {   /* tail->next == NULL */
     next = pool->next;
     if (pool->free != NULL || pool_refill(pool)) return pmi_pool_pop(pool);   /* it is the head */
     pool_unlink(h, pool);                /* used -> full */
     pool->full = 1;
   }
-  pool = pmi_arena_pool_alloc(h, cls);
-  if (pool == NULL) {
-    errno = ENOMEM;
-    return NULL;
-  }
+  bool zero;
+  pool = pmi_arena_pool_alloc(pmi_class_info[cls].nslots, pmi_class_info[cls].align_slots, &zero);
+  if (pool == NULL) return NULL;
+  pool_init(pool, h, cls, zero);         /* blank -> used */
   h->npools++;
   pool_link_head(h, pool);
   pool_carve(pool);
   return pmi_pool_pop(pool);
 }
 
-/* ---- Free events ------------------------------------------------------- */
+/* ---- Used -> empty -> blank -------------------------------------------- */
+/* Proves that the empty pool holds no live block before its slots are
+ * reused: every carved block is on free or local_free exactly once.  A
+ * double free leaves nused one short, so without this walk a pool could be
+ * released with a live block in it (issue 7 §2).  Visited blocks get their
+ * canary cleared, so a block met twice (a looped list) is recognised. */
+static void pool_check_empty(pm_pool_t *pool) {
+  size_t nblocks = 0, carved_blocks = pool->carved / pool->block_size;
+  pm_block_t *lists[2] = {pool->free, pool->local_free};
+  for (int i = 0; i < 2; i++) {
+    for (pm_block_t *b = lists[i]; b != NULL; b = b->next, nblocks++) {
+      if ((uint64_t)((char *)b - pool->start) >= pool->carved || !pmi_pool_is_block(pool, b) ||
+          nblocks >= carved_blocks)
+        pmi_fatal("corrupted free list in the pool at %p (block %p)", (void *)pool->start, (void *)b);
+      if (b->canary != pmi_canary(b)) pmi_fatal("double free of %p", (void *)b);
+      b->canary = 0;
+    }
+  }
+  if (nblocks != carved_blocks)
+    pmi_fatal("double free in the pool at %p: it looks empty but %zu of its blocks are not free",
+              (void *)pool->start, carved_blocks - nblocks);
+}
+
+static void pool_release(pm_heap_t *h, pm_pool_t *pool) {
+  pm_assert(pool->nused == 0 && pool->heap == h);
+  pool_check_empty(pool);
+  if (pool->in_list) pool_unlink(h, pool);
+  h->npools--;
+  pool->free = pool->local_free = NULL;
+  __atomic_store_n(&pool->heap, NULL, __ATOMIC_RELAXED);   /* used -> blank */
+  pmi_arena_pool_free(pool, pool->nslots);
+}
+
 void pmi_pool_free_event(pm_heap_t *h, pm_pool_t *pool) {
   if (pool->full) {                      /* full -> used */
     pool->full = 0;
@@ -178,11 +257,20 @@ void pmi_pool_free_event(pm_heap_t *h, pm_pool_t *pool) {
 void pmi_pool_release_empty(pm_heap_t *h) {
   for (unsigned c = 0; c < PM_NCLASSES; c++) {
     pm_pool_t *next;
-    for (pm_pool_t *pool = h->pools[c]; pool != &pmi_pool_empty && pool != NULL; pool = next) {
+    for (pm_pool_t *pool = h->pools[c]; pool != NULL && pool != &pmi_pool_empty; pool = next) {
       next = pool->next;
       if (pool->nused == 0) pool_release(h, pool);
     }
   }
+}
+
+/* ---- Diagnostics --------------------------------------------------------- */
+void pmi_pool_pop_fatal(const pm_pool_t *pool, const pm_block_t *b) {
+  if ((uint64_t)((const char *)b - pool->start) >= pool->carved)
+    pmi_fatal("corrupted free list in the pool at %p: link to %p, outside the pool (write after free)",
+              (void *)pool->start, (const void *)b);
+  if (b->canary == 0 || b->canary == pmi_canary_remote(b)) pmi_fatal("double free of %p", (const void *)b);
+  pmi_fatal("write after free of %p (or a double free): its free-list canary was overwritten", (const void *)b);
 }
 
 /* ---- Validation (PM_DEBUG >= 3) ----------------------------------------- */
@@ -190,10 +278,13 @@ void pmi_pool_release_empty(pm_heap_t *h) {
  * overwritten by the second push): Floyd's cycle search finds the loop's
  * entry, which is that block, so the validator can name the misuse instead
  * of failing an assertion.  Stops at the first pointer that is not a block. */
+static bool pool_holds_block(const pm_pool_t *pool, const void *b) {
+  return (uint64_t)((const char *)b - pool->start) < pool->carved && pmi_pool_is_block(pool, b);
+}
+
 static void pool_list_check_loop(const pm_pool_t *pool, const pm_block_t *list) {
   const pm_block_t *slow = list, *fast = list;
-  while (fast != NULL && pmi_pool_is_block(pool, fast) && fast->next != NULL &&
-         pmi_pool_is_block(pool, fast->next)) {
+  while (fast != NULL && pool_holds_block(pool, fast) && fast->next != NULL && pool_holds_block(pool, fast->next)) {
     slow = slow->next;
     fast = fast->next->next;
     if (slow == fast) {
@@ -207,7 +298,7 @@ static void pool_list_check_loop(const pm_pool_t *pool, const pm_block_t *list) 
 static size_t pool_list_length(const pm_pool_t *pool, const pm_block_t *b) {
   size_t n = 0;
   for (; b != NULL; b = b->next, n++)
-    if (!pmi_pool_is_block(pool, b) || n > pool->capacity) return SIZE_MAX;
+    if (!pool_holds_block(pool, b) || b->canary != pmi_canary(b) || n > pool->capacity) return SIZE_MAX;
   return n;
 }
 
@@ -215,9 +306,9 @@ bool pmi_pool_is_valid(const pm_pool_t *pool) {
   pool_list_check_loop(pool, pool->free);
   pool_list_check_loop(pool, pool->local_free);
   size_t nfree = pool_list_length(pool, pool->free), nlocal = pool_list_length(pool, pool->local_free);
-  size_t unused = (size_t)(pool->end - pool->bump) / pool->block_size;
-  return pool->heap != NULL && pool->head_offset == 0 && pool->bump >= pool->start &&
-         pool->bump <= pool->end && nfree != SIZE_MAX && nlocal != SIZE_MAX &&
-         pool->nused + nfree + nlocal + unused <= pool->capacity &&
-         (!pool->full || (nfree == 0 && nlocal == 0 && unused == 0 && !pool->in_list));
+  size_t carved_blocks = pool->carved / pool->block_size;
+  return pool->heap != NULL && pool->head_offset == 0 && pool->carved % pool->block_size == 0 &&
+         carved_blocks <= pool->capacity && nfree != SIZE_MAX && nlocal != SIZE_MAX &&
+         pool->nused + nfree + nlocal <= carved_blocks &&
+         (!pool->full || (nfree == 0 && nlocal == 0 && pool_is_carved_out(pool) && !pool->in_list));
 }

@@ -15,12 +15,13 @@
  *
  *   pool (1..32 slots, blocks of one size class, no per-block header)
  *   +-------+-------+-------+-------+---------------------+-----+
- *   | block | block | block | block |  never used (bump)  |waste|
+ *   | block | block | block | block |  never carved       |waste|
  *   +-------+-------+-------+-------+---------------------+-----+
- *   start                           bump                  end
+ *   start                   start + carved   start + capacity * block_size
  *
- *   block while free: word 0 = next free block, word 1 = canary
- *   (address ^ pmi_secret) so that a second free is recognised.
+ *   block while free: word 0 = next free block, word 1 = canary, a keyed
+ *   hash of the block's address (pool.c, "Free-block canaries"), so that a
+ *   second free is recognised and a forged link is refused.
  *
  *   large block (own mapping, base chunk-aligned unless alignment >= 1 MiB)
  *   +-------------+------------------------------------------+
@@ -29,10 +30,13 @@
  *   base          user = base + max(page, alignment)
  *
  * Invariants (checked by the *_is_valid walkers at PM_DEBUG >= 3):
- *   pool:  nused + |free| + |local_free| + (end - bump) / block_size
+ *   pool:  nused + |free| + |local_free| + (capacity - carved / block_size)
  *            + (blocks freed remotely, not yet drained) == capacity
+ *          every block on free or local_free is a block start below
+ *          start + carved, and carries its canary
  *          full == 1  <=>  the pool is unlinked from its heap's class list
- *                          because free == local_free == NULL and bump == end
+ *                          because free == local_free == NULL and
+ *                          carved == capacity * block_size
  *          heap == NULL <=> the pool's slots are free in its arena
  *   arena: nfree == popcount(free_mask); dirty_mask and zero_mask are
  *          disjoint subsets of free_mask; dirty_old_mask is a subset of
@@ -74,8 +78,13 @@
 #define PM_NCLASSES (PM_NSMALL + PM_NMEDIUM)    /* 97 */
 
 #define PM_PAGE_SIZE ((size_t)4096)             /* checked against sysconf at init */
-#define PM_VA_BITS 47                           /* x86-64/aarch64 user address space */
-#define PM_NCHUNKS ((size_t)1 << (PM_VA_BITS - PM_CHUNK_SHIFT))
+#define PM_VA_BITS 48                           /* x86-64 (47) and aarch64 (48) user space */
+#define PM_PAGEMAP_LEAF_SHIFT 14                /* a leaf: 16 KiB, one byte per chunk, 16 GiB */
+#define PM_PAGEMAP_LEAF_SIZE ((size_t)1 << PM_PAGEMAP_LEAF_SHIFT)
+#define PM_PAGEMAP_LEAF_MASK (PM_PAGEMAP_LEAF_SIZE - 1)
+#define PM_PAGEMAP_ROOT_SIZE ((size_t)1 << (PM_VA_BITS - PM_CHUNK_SHIFT - PM_PAGEMAP_LEAF_SHIFT))
+#define PM_PAGEMAP_KIND_BITS 2                  /* an entry: kind, then extent units */
+#define PM_PAGEMAP_EXTENT_UNIT PM_SLOT_SIZE     /* large mappings are multiples of it */
 
 #define PM_EXTEND_BYTES 4096      /* carve free lists a page at a time (RSS) */
 #define PM_HOUSEKEEP_EVERY 64     /* slow-path calls between housekeeping */
@@ -91,6 +100,8 @@ _Static_assert(PM_MEDIUM_MAX * 4 <= PM_POOL_MAX_SLOTS * PM_SLOT_SIZE,
                "the largest pool must hold at least four of the largest medium blocks");
 _Static_assert(PM_POOL_MAX_SLOTS < PM_ARENA_SLOTS - PM_ARENA_FIRST_SLOT, "pool wider than an arena");
 _Static_assert(PM_MEDIUM_MAX / PM_SLOT_SIZE <= 8, "arena_find_run aligns pool starts to at most 8 slots");
+_Static_assert(PM_CHUNK_SIZE / PM_PAGEMAP_EXTENT_UNIT <= 1u << (8 - PM_PAGEMAP_KIND_BITS),
+               "a chunk's extent in units must fit beside the kind in one byte");
 _Static_assert(PM_DEBUG >= 0 && PM_DEBUG <= 3, "PM_DEBUG is 0..3");
 _Static_assert(PM_GC == 0 || PM_GC == 1, "PM_GC is 0 or 1");
 
@@ -98,15 +109,20 @@ static const bool pm_config_debug = PM_DEBUG > 0;
 
 /* ---- Blocks ------------------------------------------------------------ */
 typedef struct pm_block_s {
-  struct pm_block_s *next;  /* next free block                        */
-  uintptr_t canary;         /* address ^ pmi_secret while free, else 0 */
+  struct pm_block_s *next;  /* next free block                                */
+  uintptr_t canary;         /* while free: pmi_canary(address) (^ 1 while on  */
+                            /* a remote-free stack); 0 once handed out        */
 } pm_block_t;
 
 struct pm_heap_s;
 
 /* ---- Pools ------------------------------------------------------------- */
 /* One descriptor per arena slot, in the arena header.  The fields the fast
- * paths touch come first and share one cache line. */
+ * paths touch come first and share one cache line.
+ * Threads: the owner heap's thread reads and writes every field; another
+ * thread freeing a block of the pool reads heap, start, recip, carved and
+ * block_size (set before the pool's first block escapes; carved only grows
+ * while the pool is owned, and is read and written with relaxed atomics). */
 typedef struct pm_pool_s {
   pm_block_t *free;             /* malloc pops here (owner only)          */
   pm_block_t *local_free;       /* free pushes here (owner only)          */
@@ -115,23 +131,23 @@ typedef struct pm_pool_s {
   uint64_t recip;               /* ceil(2^40 / block_size)                */
   uint32_t nused;               /* blocks out and not locally freed       */
   uint32_t block_size;          /* bytes per block                        */
+  uint32_t carved;              /* bytes from start ever put on a list    */
   uint32_t capacity;            /* blocks in the pool                     */
   uint8_t full;                 /* unlinked: nothing left to hand out     */
-  uint8_t free_is_zero;         /* blocks on `free` are zero past word 0  */
+  uint8_t free_is_zero;         /* blocks on `free` are zero past word 1  */
   uint8_t cls;                  /* size class                             */
   uint8_t head_offset;          /* descriptors back to the pool head      */
-  uint8_t pad0_[8];
+  uint8_t pad0_[4];
   /* ---- second line: slow-path state ---- */
-  char *bump;                   /* next never-used block                  */
-  char *end;                    /* start + capacity * block_size          */
   struct pm_pool_s *next;       /* heap's class list                      */
   struct pm_pool_s *prev;
   uint8_t nslots;               /* slots spanned (head only)              */
-  uint8_t bump_is_zero;         /* [bump, end) is known to be zero        */
+  uint8_t carved_is_zero;       /* [start + carved, end) reads as zero    */
   uint8_t in_list;              /* linked on heap->pools[cls]             */
-  uint8_t pad1_[64 - 4 * 8 - 3];
+  uint8_t pad1_[64 - 2 * 8 - 3];
 } pm_pool_t;
 _Static_assert(sizeof(pm_pool_t) == 128, "pool descriptors are two cache lines");
+_Static_assert(PM_POOL_MAX_SLOTS * PM_SLOT_SIZE <= UINT32_MAX, "pool offsets fit in 32 bits");
 
 /* ---- Arenas ------------------------------------------------------------ */
 #define PM_ARENA_MAGIC 0x706d6172656e6121ULL   /* "pmarena!" */
@@ -165,7 +181,7 @@ typedef struct pm_large_s {
 #define PM_LARGE_MAGIC 0x706d6c6172676521ULL   /* "pmlarge!" */
 
 /* ---- Heaps ------------------------------------------------------------- */
-typedef enum { PM_HEAP_ACTIVE = 1, PM_HEAP_ABANDONED = 2, PM_HEAP_UNUSED = 3 } pm_heap_state_t;
+typedef enum { PM_HEAP_ACTIVE = 1, PM_HEAP_ABANDONED = 2, PM_HEAP_UNUSED = 3, PM_HEAP_ORPHANED = 4 } pm_heap_state_t;
 
 typedef struct pm_heap_s {
   pm_pool_t *pools[PM_NCLASSES];        /* class list heads (fast path)      */

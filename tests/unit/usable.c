@@ -39,7 +39,10 @@ TEST(usable_bytes_are_writable_without_touching_neighbours) {
   }
 }
 
-TEST(large_usable_size_is_page_granular) {
+/* A large mapping is a whole number of chunk-map extent units (16 KiB), so
+ * the map knows exactly how much of its first chunk is ours; the user
+ * pointer sits one page in. */
+TEST(large_usable_size_is_extent_granular) {
   size_t page = (size_t)sysconf(_SC_PAGESIZE);
   size_t sizes[] = {PM_MEDIUM_MAX + 1, PM_MEDIUM_MAX + page, 200001, 1 << 20, (1 << 20) + 1, 5000017};
   for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
@@ -47,8 +50,9 @@ TEST(large_usable_size_is_page_granular) {
     require_not_null(p);
     size_t u = pm_malloc_usable_size(p);
     expect_ge(u, sizes[i]);
-    expect_lt(u, sizes[i] + page);
+    expect_lt(u, sizes[i] + PM_PAGEMAP_EXTENT_UNIT);
     expect_eq(u % page, 0);
+    expect_eq((u + page) % PM_PAGEMAP_EXTENT_UNIT, 0);
     pat_fill(p, u, i);
     expect_eq(pat_bad(p, u, i), u);
     pm_free(p);
