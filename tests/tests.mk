@@ -19,7 +19,7 @@ EXTRA_DIST += tests/tap.h tests/tap.sh tests/unit/pattern.h tests/valgrind.sh
 
 # ---- Unit tests --------------------------------------------------------------
 PM_UNIT_TESTS = tests/unit/sizeclass tests/unit/usable tests/unit/pool \
-	tests/unit/arena tests/unit/large tests/unit/align tests/unit/calloc \
+	tests/unit/pagemap tests/unit/arena tests/unit/large tests/unit/align tests/unit/calloc \
 	tests/unit/realloc tests/unit/enomem
 check_PROGRAMS += $(PM_UNIT_TESTS)
 TESTS += $(PM_UNIT_TESTS)
@@ -33,6 +33,9 @@ tests_unit_usable_LDADD = $(PM_UNIT_LIBS)
 tests_unit_pool_SOURCES = tests/unit/pool.c
 tests_unit_pool_CFLAGS = $(PM_TEST_CFLAGS)
 tests_unit_pool_LDADD = $(PM_UNIT_LIBS)
+tests_unit_pagemap_SOURCES = tests/unit/pagemap.c
+tests_unit_pagemap_CFLAGS = $(PM_TEST_CFLAGS)
+tests_unit_pagemap_LDADD = $(PM_UNIT_LIBS)
 tests_unit_arena_SOURCES = tests/unit/arena.c
 tests_unit_arena_CFLAGS = $(PM_TEST_CFLAGS)
 tests_unit_arena_LDADD = $(PM_UNIT_LIBS)
