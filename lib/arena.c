@@ -165,7 +165,7 @@ void pmi_arena_pool_free(pm_pool_t *pool, unsigned nslots) {
   unsigned slot = (unsigned)(pool - a->pools);
   uint64_t run = (nslots == 64 ? ~(uint64_t)0 : (((uint64_t)1 << nslots) - 1)) << slot;
   pm_assert(pool->heap == NULL && slot >= PM_ARENA_FIRST_SLOT && slot + nslots <= PM_ARENA_SLOTS);
-  uint64_t now = pmi_os_now_ns();
+  uint64_t now = pmi_prim_now_ns();
   pthread_mutex_lock(&arenas.lock);
   pm_assert((a->free_mask & run) == 0);
   a->dirty_mask |= run;

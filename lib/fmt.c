@@ -6,7 +6,8 @@
  * line, so concurrent diagnostics do not interleave mid-line.  Never calls
  * malloc or stdio (jemalloc's malloc_io, hardened_malloc's fatal_error).
  */
-#include "os.h"
+#include "internal.h"
+#include "prim.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -120,7 +121,7 @@ static void fmt_vprint(int fd, const char *prefix, const char *fmt, va_list ap) 
   size_t n = pmi_fmt_vformat(line + p, sizeof line - p - 1, fmt, ap);
   n = p + (n < sizeof line - p - 2 ? n : sizeof line - p - 2);
   if (prefix[0] != '\0') line[n++] = '\n';
-  pmi_os_write(fd, line, n);
+  pmi_prim_write(fd, line, n);
 }
 
 void pmi_fmt_print(int fd, const char *fmt, ...) {

@@ -230,7 +230,7 @@ static bool heap_collect_one_abandoned(bool wait) {
 
 void pmi_heap_housekeep(pm_heap_t *h) {
   pmi_heap_flush_remote();
-  uint64_t now = pmi_os_now_ns();
+  uint64_t now = pmi_prim_now_ns();
   pmi_arena_decay(now, false);
   pmi_large_decay(now, false);
   heap_collect_one_abandoned(false);
@@ -251,7 +251,7 @@ bool pmi_heap_trim(void) {
   size_t n = atomic_load_explicit(&heaps.nabandoned, memory_order_relaxed);
   while (n-- > 0 && heap_collect_one_abandoned(true)) {
   }
-  uint64_t now = pmi_os_now_ns();
+  uint64_t now = pmi_prim_now_ns();
   bool released = pmi_arena_decay(now, true);
   released |= pmi_large_decay(now, true);
   return released;

@@ -19,22 +19,11 @@
 #include "sizeclass.h"
 
 #include <sched.h>
-#if defined(HAVE_SYS_AUXV_H)
-#include <sys/auxv.h>
-#endif
 
 extern char **environ;
 
 _Atomic int pmi_init_state;
 static _Atomic int init_lock;
-
-static bool init_is_secure(void) {
-#if defined(HAVE_SYS_AUXV_H)
-  return getauxval(AT_SECURE) != 0;
-#else
-  return false;
-#endif
-}
 
 void pmi_init(void) {
   while (atomic_exchange_explicit(&init_lock, 1, memory_order_acquire)) {
@@ -42,11 +31,11 @@ void pmi_init(void) {
     sched_yield();
   }
   if (atomic_load_explicit(&pmi_init_state, memory_order_relaxed) == 0) {
-    pmi_options_init(environ, init_is_secure());
-    if (pmi_os_page_size() != PM_PAGE_SIZE)
-      pmi_fatal("page size %zu is not supported (built for %zu)", pmi_os_page_size(), PM_PAGE_SIZE);
-    pmi_keys.mul0 = pmi_os_random() | 1;
-    pmi_keys.mul1 = pmi_os_random() | 1;
+    pmi_options_init(environ, pmi_prim_is_secure());
+    if (pmi_prim_page_size() != PM_PAGE_SIZE)
+      pmi_fatal("page size %zu is not supported (built for %zu)", pmi_prim_page_size(), PM_PAGE_SIZE);
+    pmi_keys.mul0 = pmi_prim_random() | 1;
+    pmi_keys.mul1 = pmi_prim_random() | 1;
     pmi_sizeclass_init();
     pmi_heap_thread_init();
     pmi_stats_init();

@@ -7,6 +7,7 @@
 #define PM_INTERNAL_H
 
 #include "types.h"
+#include "atomic.h"
 #include <poolmalloc.h>
 #include <stdarg.h>
 

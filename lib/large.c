@@ -144,7 +144,7 @@ static void large_cache_put(char *base, size_t size) {
       large.cached_bytes -= large.cache[oldest].size;
       large.cache[oldest] = large.cache[--large.ncached];
     }
-    large.cache[large.ncached++] = (large_cached_t){base, size, pmi_os_now_ns()};
+    large.cache[large.ncached++] = (large_cached_t){base, size, pmi_prim_now_ns()};
     large.cached_bytes += size;
   }
   pthread_mutex_unlock(&large.lock);

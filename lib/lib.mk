@@ -8,7 +8,7 @@
 PM_CORE_SOURCES = \
 	lib/types.h lib/internal.h lib/os.h \
 	lib/sizeclass.h lib/sizeclass.c \
-	lib/os.c lib/fmt.c lib/options.c lib/pagemap.c \
+	lib/prim.h lib/prim.c lib/atomic.h lib/os.c lib/fmt.c lib/options.c lib/pagemap.c \
 	lib/arena.c lib/pool.c lib/heap.c lib/large.c \
 	lib/foreign.c lib/stats.c lib/fork.c lib/init.c
 

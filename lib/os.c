@@ -1,173 +1,92 @@
-/* os.c — every system call poolmalloc makes (the contract is os.h).
+/* os.c — how poolmalloc uses the OS's memory (the contract is os.h).
  *
- * Aligned mappings use a hint first: the aligned address just below the
- * lowest recent mapping, which is usually free because the kernel places
- * mappings top-down, so an arena costs one mmap.  If the hint is taken we
- * over-map by the alignment and trim the two ends (three system calls).
+ * Policy over prim.c's raw system calls: aligned mappings, naming, purging
+ * with the configured advice, and what a failure means.  Aligned mappings
+ * use a hint first: the aligned address just below the lowest recent
+ * mapping, which is usually free because the kernel places mappings
+ * top-down, so an arena costs one mmap.  If the hint is taken we over-map
+ * by the alignment and trim the two ends (three system calls); near an
+ * address-space limit, where the over-map fails, a plain mapping that
+ * happens to be aligned is taken.
  * Never allocates; never changes errno (the allocator's entry points set
  * ENOMEM when they give up, after a reclaim and retry: issue 7 §5); safe
  * before pmi_init() (the page size is a constant, checked against the
  * kernel's at init).
  */
-#define _GNU_SOURCE 1
 #include "os.h"
+#include "prim.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
-#if defined(HAVE_SYS_AUXV_H)
-#include <sys/auxv.h>
-#endif
+static uintptr_t os_hint;   /* lowest recent aligned mapping; relaxed */
 
-#ifndef MAP_FIXED_NOREPLACE
-#define MAP_FIXED_NOREPLACE 0x100000
-#endif
-#ifndef MADV_FREE
-#define MADV_FREE 8
-#endif
-#ifndef PR_SET_VMA
-#define PR_SET_VMA 0x53564d41
-#define PR_SET_VMA_ANON_NAME 0
-#endif
-
-static _Atomic uintptr_t os_hint;   /* lowest recent aligned mapping */
-
+/* ---- Fault seam (unit builds) ------------------------------------------- */
 #ifdef PM_FAULT_SEAM
-static _Atomic int os_fail_count;
-void pmi_os_fail_next(int n) { atomic_store(&os_fail_count, n); }
+static int os_fail_count;   /* relaxed */
+void pmi_os_fail_next(int n) { pm_atomic_store_relaxed(&os_fail_count, n); }
 static bool os_should_fail(void) {
-  int n = atomic_load(&os_fail_count);
+  int n = pm_atomic_load_relaxed(&os_fail_count);
   while (n > 0)
-    if (atomic_compare_exchange_weak(&os_fail_count, &n, n - 1)) return true;
+    if (pm_atomic_cas_weak_relaxed(&os_fail_count, &n, n - 1)) return true;
   return false;
 }
 #else
 static bool os_should_fail(void) { return false; }
 #endif
 
-static void *os_mmap(void *hint, size_t size, int extra_flags) {
-  void *p = mmap(hint, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | extra_flags, -1, 0);
-  return p == MAP_FAILED ? NULL : p;
-}
-
-/* Fresh aligned memory; the body of pmi_os_map (which keeps errno). */
-static void *os_map_aligned(size_t size, size_t alignment) {
-  /* The kernel hands out addresses top-down, so the range just below our
-   * lowest recent mapping is usually free: try it first. */
-  uintptr_t hint = atomic_load_explicit(&os_hint, memory_order_relaxed);
+/* ---- Mapping -------------------------------------------------------------- */
+void *pmi_os_map(size_t size, size_t alignment) {
+  pm_assert(size % PM_PAGE_SIZE == 0 && pm_is_pow2(alignment) && alignment >= PM_PAGE_SIZE);
+  if (os_should_fail()) return NULL;
+  uintptr_t hint = pm_atomic_load_relaxed(&os_hint);
   if (hint > size + ((uintptr_t)1 << 32)) {
     uintptr_t want = (hint - size) & ~(uintptr_t)(alignment - 1);
-    void *p = os_mmap((void *)want, size, MAP_FIXED_NOREPLACE);
-    if (p == (void *)want) {
-      atomic_store_explicit(&os_hint, want, memory_order_relaxed);
+    void *p = pmi_prim_mmap((void *)want, size, true);
+    if (p != NULL) {
+      pm_atomic_store_relaxed(&os_hint, want);
       return p;
     }
-    if (p != NULL) munmap(p, size);   /* old kernels ignore NOREPLACE */
   }
   /* Over-map and trim: [raw, raw+size+alignment) holds an aligned range. */
-  char *raw = os_mmap(NULL, size + alignment, 0);
+  char *raw = pmi_prim_mmap(NULL, size + alignment, false);
   if (raw == NULL) {
-    /* Near an address-space limit (RLIMIT_AS) the over-map can fail where
-     * the mapping itself fits: take a plain one if it happens to be aligned. */
-    raw = os_mmap(NULL, size, 0);
+    raw = pmi_prim_mmap(NULL, size, false);
     if (raw != NULL && ((uintptr_t)raw & (alignment - 1)) == 0) return raw;
-    if (raw != NULL) munmap(raw, size);
+    if (raw != NULL) pmi_os_unmap(raw, size);
     return NULL;
   }
   char *aligned = (char *)pm_align_up((uintptr_t)raw, alignment);
   size_t head = (size_t)(aligned - raw), tail = alignment - head;
-  if (head != 0) munmap(raw, head);
-  if (tail != 0) munmap(aligned + size, tail);
+  if (head != 0) pmi_os_unmap(raw, head);
+  if (tail != 0) pmi_os_unmap(aligned + size, tail);
   if (hint == 0 || (uintptr_t)aligned < hint)   /* only ever move down */
-    atomic_store_explicit(&os_hint, (uintptr_t)aligned, memory_order_relaxed);
+    pm_atomic_store_relaxed(&os_hint, (uintptr_t)aligned);
   return aligned;
 }
 
-void *pmi_os_map(size_t size, size_t alignment) {
-  if (os_should_fail()) return NULL;
-  int saved_errno = errno;   /* a miss at the hint must not leak EEXIST, nor a failure ENOMEM */
-  void *p = os_map_aligned(size, alignment);
-  errno = saved_errno;
-  return p;
-}
-
 void pmi_os_unmap(void *p, size_t size) {
-  if (munmap(p, size) != 0) pmi_fatal("munmap of %p (%zu bytes) failed", p, size);
+  if (!pmi_prim_munmap(p, size)) pmi_fatal("munmap of %p (%zu bytes) failed", p, size);
 }
 
 bool pmi_os_purge(void *p, size_t size) {
-  int saved_errno = errno;
-  bool zero = !(pmi_option(PM_OPTION_PURGE_FREE) && madvise(p, size, MADV_FREE) == 0) &&
-              madvise(p, size, MADV_DONTNEED) == 0;
-  errno = saved_errno;
-  return zero;
+  if (pmi_option(PM_OPTION_PURGE_FREE) && pmi_prim_discard(p, size, true)) return false;
+  return pmi_prim_discard(p, size, false);
 }
 
 bool pmi_os_resize_in_place(void *p, size_t old_size, size_t new_size) {
-  if (old_size == new_size) return true;
-  if (os_should_fail()) return false;
-  int saved_errno = errno;
-  bool ok = mremap(p, old_size, new_size, 0) == p;
-  errno = saved_errno;
-  return ok;
+  return old_size == new_size || (!os_should_fail() && pmi_prim_remap_in_place(p, old_size, new_size));
 }
 
 bool pmi_os_move_to(void *p, size_t old_size, size_t new_size, void *target) {
   if (os_should_fail()) {                   /* simulated: the target is still ours */
-    munmap(target, new_size);
+    pmi_os_unmap(target, new_size);
     return false;
   }
-  int saved_errno = errno;
-  bool ok = mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target) == target;
-  errno = saved_errno;
-  return ok;
+  return pmi_prim_remap_to(p, old_size, new_size, target);
 }
-
-void pmi_os_write(int fd, const char *buf, size_t len) {
-  while (len > 0) {
-    ssize_t n = write(fd, buf, len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    buf += n;
-    len -= (size_t)n;
-  }
-}
-
-int pmi_os_dup_cloexec(int fd) {
-  int saved = errno, copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-  errno = saved;
-  return copy;
-}
-
-uint64_t pmi_os_now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t pmi_os_random(void) {
-  uint64_t r = 0;
-  if (syscall(SYS_getrandom, &r, sizeof r, 0x1 /* GRND_NONBLOCK */) == (long)sizeof r) return r;
-#if defined(HAVE_SYS_AUXV_H)
-  const uint64_t *at_random = (const uint64_t *)getauxval(AT_RANDOM);
-  if (at_random != NULL) return at_random[1] ^ (uint64_t)(uintptr_t)&r;
-#endif
-  return (uint64_t)(uintptr_t)&r * 0x9e3779b97f4a7c15ull ^ pmi_os_now_ns();
-}
-
-size_t pmi_os_page_size(void) { return (size_t)sysconf(_SC_PAGESIZE); }
 
 /* Kernels without CONFIG_ANON_VMA_NAME answer EINVAL: ask once. */
-static _Atomic int os_name_unsupported;
+static int os_name_unsupported;   /* relaxed */
 
 void pmi_os_name(void *p, size_t size, const char *name) {
-  if (atomic_load_explicit(&os_name_unsupported, memory_order_relaxed)) return;
-  int saved = errno;
-  if (prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)p, size, (unsigned long)name) != 0)
-    atomic_store_explicit(&os_name_unsupported, 1, memory_order_relaxed);
-  errno = saved;
+  if (pm_atomic_load_relaxed(&os_name_unsupported)) return;
+  if (!pmi_prim_name(p, size, name)) pm_atomic_store_relaxed(&os_name_unsupported, 1);
 }

@@ -1,14 +1,16 @@
-/* os.h — the contract between poolmalloc and the operating system.
+/* os.h — the contract between the allocator and the OS's memory.
  *
- * os.c is the only file that calls mmap, munmap, madvise, mremap, write,
- * getrandom or clock_gettime.  Every function here is safe before
+ * os.c builds the allocator's memory policy (aligned mappings, purging,
+ * names) on prim.c's raw system calls.  Every function here is safe before
  * initialisation, never allocates, reports failure by its return value and
  * leaves errno as it found it: the caller that gives up sets ENOMEM.
+ * Clocks, randomness and writes are raw primitives: prim.h.
  */
 #ifndef PM_OS_H
 #define PM_OS_H
 
 #include "internal.h"
+#include "prim.h"
 
 /* Fresh zeroed read-write memory of size bytes (a page multiple) whose
  * address is a multiple of alignment (a power of two >= page); NULL. */
@@ -26,20 +28,13 @@ PM_INTERNAL bool pmi_os_resize_in_place(void *p, size_t old_size, size_t new_siz
  * target range may already have been unmapped by the kernel, so the caller
  * must not touch it again (it may belong to another thread by then). */
 PM_INTERNAL bool pmi_os_move_to(void *p, size_t old_size, size_t new_size, void *target);
-PM_INTERNAL void pmi_os_write(int fd, const char *buf, size_t len);
-/* A close-on-exec duplicate of fd, or -1. */
-PM_INTERNAL int pmi_os_dup_cloexec(int fd);
-/* Monotonic time in nanoseconds (the coarse clock: a vDSO read). */
-PM_INTERNAL uint64_t pmi_os_now_ns(void);
-/* 8 random bytes from the kernel (AT_RANDOM as fallback). */
-PM_INTERNAL uint64_t pmi_os_random(void);
-PM_INTERNAL size_t pmi_os_page_size(void);
 /* Names the mapping in /proc/self/maps ("poolmalloc arena" etc.) if the
  * kernel supports PR_SET_VMA. */
 PM_INTERNAL void pmi_os_name(void *p, size_t size, const char *name);
 
 #ifdef PM_FAULT_SEAM
-/* Unit builds only: the next n calls to pmi_os_map fail with ENOMEM. */
+/* Unit builds only: the next n calls to pmi_os_map, pmi_os_resize_in_place
+ * or pmi_os_move_to fail, as if the OS had refused (Lua's failnext). */
 void pmi_os_fail_next(int n);
 #endif
 

@@ -8,7 +8,8 @@
  * Reports are formatted with fmt.c and written with write(2): no stdio,
  * except malloc_info, whose interface is a FILE (see pm_malloc_info).
  */
-#include "os.h"
+#include "internal.h"
+#include "prim.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -85,7 +86,7 @@ PM_EXPORT int pm_malloc_info(int options, FILE *stream) {
 static int stats_fd = -1;
 
 void pmi_stats_init(void) {
-  if (pmi_option(PM_OPTION_SHOW_STATS)) stats_fd = pmi_os_dup_cloexec(2);
+  if (pmi_option(PM_OPTION_SHOW_STATS)) stats_fd = pmi_prim_dup_cloexec(2);
 }
 
 void pmi_stats_at_exit(void) {

@@ -75,7 +75,7 @@ TEST(plain_blocks_are_16_aligned) {
 }
 
 TEST(valloc_and_pvalloc_are_page_aligned) {
-  size_t page = pmi_os_page_size();
+  size_t page = pmi_prim_page_size();
   for (size_t s = 0; s < 5 * page; s += page / 2 + 1) {
     char *p = pm_valloc(s), *q = pm_pvalloc(s);
     require_true(p && q);

@@ -1,0 +1,44 @@
+/* prim.h — the raw platform primitives (the only system calls poolmalloc
+ * makes), as mimalloc's prim.h and hardened_malloc's memory.h.
+ *
+ * prim.c is the only file that calls mmap, munmap, madvise, mremap, prctl,
+ * write, fcntl, clock_gettime, getrandom, sysconf or getauxval.  Every
+ * function here is one system call (or two, where noted), safe before
+ * initialisation and inside a fork child, never allocates, reports failure
+ * by its return value and leaves errno as it found it.  Nothing here calls
+ * anything else in poolmalloc: policy (alignment, hints, when to purge,
+ * what a failure means) lives in os.c.
+ */
+#ifndef PM_PRIM_H
+#define PM_PRIM_H
+
+#include "types.h"   /* nothing above: prim.c calls no other file of ours */
+
+
+/* Anonymous read-write private memory, not counted against overcommit
+ * (MAP_NORESERVE).  at_exactly: the mapping must be at hint or nowhere
+ * (MAP_FIXED_NOREPLACE; a kernel that ignores the flag may place it
+ * elsewhere, and the mapping is then removed).  NULL on failure. */
+void *pmi_prim_mmap(void *hint, size_t size, bool at_exactly);
+bool pmi_prim_munmap(void *p, size_t size);
+/* MADV_DONTNEED (the pages read as zero afterwards) or MADV_FREE (lazy). */
+bool pmi_prim_discard(void *p, size_t size, bool lazy);
+/* mremap without moving. */
+bool pmi_prim_remap_in_place(void *p, size_t old_size, size_t new_size);
+/* mremap onto target (MREMAP_MAYMOVE | MREMAP_FIXED). */
+bool pmi_prim_remap_to(void *p, size_t old_size, size_t new_size, void *target);
+/* Names an anonymous mapping in /proc/self/maps (PR_SET_VMA_ANON_NAME). */
+bool pmi_prim_name(void *p, size_t size, const char *name);
+/* write(2) until done, retrying on EINTR; gives up on any other error. */
+void pmi_prim_write(int fd, const char *buf, size_t len);
+/* A close-on-exec duplicate of fd (numbered 3 or more), or -1. */
+int pmi_prim_dup_cloexec(int fd);
+/* Monotonic time in nanoseconds (the coarse clock: a vDSO read). */
+uint64_t pmi_prim_now_ns(void);
+/* 8 random bytes from the kernel (AT_RANDOM as a fallback). */
+uint64_t pmi_prim_random(void);
+size_t pmi_prim_page_size(void);
+/* Is this a set-uid/set-gid program (AT_SECURE)?  Options are then ignored. */
+bool pmi_prim_is_secure(void);
+
+#endif /* PM_PRIM_H */
