@@ -39,7 +39,7 @@ PM_NOINLINE PM_COLD PM_NORETURN static void alloc_invalid(const char *what, cons
  * Does not read the block. */
 static pm_pool_t *alloc_block_pool(const void *p, const char *what) {
   pm_pool_t *pool = pmi_arena_pool_of(p);
-  if (atomic_load_explicit((_Atomic(pm_heap_t *) *)&pool->heap, memory_order_acquire) == NULL)
+  if (pm_atomic_load_acquire(&pool->heap) == NULL)
     alloc_invalid(what, p, PM_CHUNK_FOREIGN);
   if (!pmi_pool_is_block(pool, p)) alloc_invalid(what, p, PM_CHUNK_ARENA);
   return pool;

@@ -43,7 +43,9 @@ static struct {
   pm_arena_t *bucket[PM_ARENA_SLOTS];   /* by longest free run; [0] = full */
   pm_arena_t *all;                      /* every arena                       */
   size_t narenas;
-  uint64_t next_epoch_ns;               /* next decay epoch; MAX if all clean */
+  uint64_t next_epoch_ns;               /* next decay epoch; MAX if all clean;
+                                           written under the lock, read
+                                           without it: relaxed */
 } arenas = {.lock = PM_LOCK_INITIALIZER, .next_epoch_ns = UINT64_MAX};
 
 /* ---- Bucket lists ------------------------------------------------------ */
@@ -108,7 +110,7 @@ static void arena_destroy_locked(pm_arena_t *a) {
   pmi_pagemap_set(a, PM_CHUNK_FOREIGN, 0);   /* before the range can be mapped again */
   pmi_os_unmap(a, PM_CHUNK_SIZE);
   pmi_stats_mapped(-(ptrdiff_t)PM_CHUNK_SIZE);
-  atomic_fetch_add_explicit(&pmi_counters.narena_unmaps, 1, memory_order_relaxed);
+  pm_atomic_add_relaxed(&pmi_counters.narena_unmaps, 1);
 }
 
 static uint64_t epoch_ns(void) { return (uint64_t)pmi_option(PM_OPTION_DECAY_MS) * 500000u; }
@@ -171,7 +173,7 @@ void pmi_arena_pool_free(pm_pool_t *pool, unsigned nslots) {
   a->dirty_mask |= run;
   arena_set_free_mask_locked(a, a->free_mask | run);   /* in a pool -> free + dirty */
   pm_assert_expensive(pmi_arena_is_valid(a));
-  if (arenas.next_epoch_ns == UINT64_MAX) __atomic_store_n(&arenas.next_epoch_ns, now + epoch_ns(), __ATOMIC_RELAXED);
+  if (arenas.next_epoch_ns == UINT64_MAX) pm_atomic_store_relaxed(&arenas.next_epoch_ns, now + epoch_ns());
   pthread_mutex_unlock(&arenas.lock);
   pmi_arena_decay(now, false);
 }
@@ -185,14 +187,14 @@ static void arena_purge_locked(pm_arena_t *a, uint64_t dirty) {
     uint64_t run = (len == 64 ? ~(uint64_t)0 : (((uint64_t)1 << len) - 1)) << first;
     if (pmi_os_purge((char *)a + (size_t)first * PM_SLOT_SIZE, (size_t)len * PM_SLOT_SIZE))
       a->zero_mask |= run;
-    atomic_fetch_add_explicit(&pmi_counters.npurges, 1, memory_order_relaxed);
+    pm_atomic_add_relaxed(&pmi_counters.npurges, 1);
     dirty &= ~run;
     a->dirty_mask &= ~run;
   }
 }
 
 bool pmi_arena_decay(uint64_t now_ns, bool force) {
-  if (!force && now_ns < __atomic_load_n(&arenas.next_epoch_ns, __ATOMIC_RELAXED)) return false;
+  if (!force && now_ns < pm_atomic_load_relaxed(&arenas.next_epoch_ns)) return false;
   bool released = false, dirty_left = false;
   force |= epoch_ns() == 0;                  /* POOLMALLOC_DECAY_MS=0: at once */
   pthread_mutex_lock(&arenas.lock);
@@ -211,13 +213,15 @@ bool pmi_arena_decay(uint64_t now_ns, bool force) {
     a->dirty_old_mask = a->dirty_mask;
     dirty_left |= a->dirty_mask != 0;
   }
-  __atomic_store_n(&arenas.next_epoch_ns, dirty_left ? now_ns + epoch_ns() : UINT64_MAX, __ATOMIC_RELAXED);
+  pm_atomic_store_relaxed(&arenas.next_epoch_ns, dirty_left ? now_ns + epoch_ns() : UINT64_MAX);
   pthread_mutex_unlock(&arenas.lock);
   return released;
 }
 
 /* ---- Statistics, fork, validation -------------------------------------- */
-void pmi_arena_stats(pm_stats_t *out) {
+/* Reads other heaps' pool counters without stopping them (PM_NO_TSAN): an
+ * aligned 32-bit load is never torn, and a stats snapshot may be stale. */
+PM_NO_TSAN void pmi_arena_stats(pm_stats_t *out) {
   pthread_mutex_lock(&arenas.lock);
   out->narenas = arenas.narenas;
   out->arena_mapped = arenas.narenas * PM_CHUNK_SIZE;
@@ -228,7 +232,7 @@ void pmi_arena_stats(pm_stats_t *out) {
     for (unsigned s = PM_ARENA_FIRST_SLOT; s < PM_ARENA_SLOTS; s++) {
       const pm_pool_t *pool = &a->pools[s];
       if (pool->head_offset != 0 || ((a->free_mask >> s) & 1)) continue;
-      uint32_t nused = __atomic_load_n(&pool->nused, __ATOMIC_RELAXED);
+      uint32_t nused = pool->nused;   /* racy by design: see arena_stats_racy */
       out->pool_in_use += (size_t)pool->nslots * PM_SLOT_SIZE;
       out->small_allocated += (size_t)nused * pool->block_size;
       out->small_free += (size_t)(pool->capacity - nused) * pool->block_size;

@@ -12,7 +12,7 @@
 #include <pthread.h>
 
 static void fork_prepare(void) {
-  if (atomic_load_explicit(&pmi_init_state, memory_order_acquire) == 0) return;
+  if (pm_atomic_load_acquire(&pmi_init_state) == 0) return;
   pmi_heap_fork_prepare();
   pmi_arena_fork_prepare();
   pmi_large_fork_prepare();

@@ -53,7 +53,7 @@ static struct {
   pm_heap_t *all;           /* registry of every heap ever made */
   pm_heap_t *abandoned;     /* ABANDONED heaps (list_next)      */
   pm_heap_t *unused;        /* UNUSED heaps (list_next)         */
-  _Atomic size_t nabandoned;
+  size_t nabandoned;        /* |abandoned|, read without the lock: relaxed */
   size_t nheaps;
   char *meta_cur, *meta_end;
 } heaps = {.lock = PM_LOCK_INITIALIZER};
@@ -88,7 +88,7 @@ static void heap_push_locked(pm_heap_t *h) {
     h->state = PM_HEAP_ABANDONED;
     h->list_next = heaps.abandoned;
     heaps.abandoned = h;
-    atomic_fetch_add_explicit(&heaps.nabandoned, 1, memory_order_relaxed);
+    pm_atomic_add_relaxed(&heaps.nabandoned, 1);
   } else {
     h->state = PM_HEAP_UNUSED;
     h->list_next = heaps.unused;
@@ -102,7 +102,7 @@ pm_heap_t *pmi_heap_get(void) {
   pmi_init_ensure();
   pthread_mutex_lock(&heaps.lock);
   h = heap_pop(&heaps.abandoned);        /* adopt: reuses its pools at once */
-  if (h != NULL) atomic_fetch_sub_explicit(&heaps.nabandoned, 1, memory_order_relaxed);
+  if (h != NULL) pm_atomic_sub_relaxed(&heaps.nabandoned, 1);
   else if ((h = heap_pop(&heaps.unused)) == NULL) h = heap_carve_locked();
   if (h != NULL) h->state = PM_HEAP_ACTIVE;
   pthread_mutex_unlock(&heaps.lock);
@@ -127,10 +127,9 @@ typedef struct heap_pending_s {
 static __thread heap_pending_t heap_pending __attribute__((tls_model("initial-exec")));
 
 static void heap_push_chain(pm_heap_t *owner, pm_block_t *first, pm_block_t *last) {
-  pm_block_t *head = atomic_load_explicit(&owner->remote, memory_order_relaxed);
+  pm_block_t *head = pm_atomic_load_relaxed(&owner->remote);
   do last->next = head;
-  while (!atomic_compare_exchange_weak_explicit(&owner->remote, &head, first, memory_order_release,
-                                                memory_order_relaxed));
+  while (!pm_atomic_cas_weak_release(&owner->remote, &head, first));
 }
 
 void pmi_heap_flush_remote(void) {
@@ -168,7 +167,7 @@ void pmi_heap_remote_free(pm_heap_t *owner, pm_block_t *b) {
  * while it waited (a double free across threads): caught before it is
  * pushed a second time, which would corrupt the pool's count. */
 void pmi_heap_drain_remote(pm_heap_t *h) {
-  pm_block_t *b = atomic_exchange_explicit(&h->remote, NULL, memory_order_acquire);
+  pm_block_t *b = pm_atomic_exchange_acquire(&h->remote, NULL);
   while (b != NULL) {
     if (pm_unlikely(b->canary != pmi_canary_remote(b))) pmi_fatal("double free of %p", (void *)b);
     pm_block_t *next = b->next;
@@ -185,7 +184,7 @@ void *pmi_heap_malloc_slow(pm_heap_t *h, unsigned cls) {
     if (!pmi_heap_reclaim() || (h = pmi_heap_get()) == NULL) goto enomem;
   }
   if (pm_unlikely(++h->tick % PM_HOUSEKEEP_EVERY == 0)) pmi_heap_housekeep(h);
-  if (atomic_load_explicit(&h->remote, memory_order_relaxed) != NULL) pmi_heap_drain_remote(h);
+  if (pm_atomic_load_relaxed(&h->remote) != NULL) pmi_heap_drain_remote(h);
   void *p = pmi_pool_malloc_refill(h, cls);
   if (pm_likely(p != NULL)) return p;
   if (pmi_heap_reclaim() && (p = pmi_pool_malloc_refill(h, cls)) != NULL) return p;   /* issue 7 §5 */
@@ -214,11 +213,11 @@ static void heap_thread_exit(void *arg) {
 
 /* Takes one abandoned heap off the list, collects it, puts it back. */
 static bool heap_collect_one_abandoned(bool wait) {
-  if (atomic_load_explicit(&heaps.nabandoned, memory_order_relaxed) == 0) return false;
+  if (pm_atomic_load_relaxed(&heaps.nabandoned) == 0) return false;
   if (wait) pthread_mutex_lock(&heaps.lock);
   else if (pthread_mutex_trylock(&heaps.lock) != 0) return false;
   pm_heap_t *h = heap_pop(&heaps.abandoned);
-  if (h != NULL) atomic_fetch_sub_explicit(&heaps.nabandoned, 1, memory_order_relaxed);
+  if (h != NULL) pm_atomic_sub_relaxed(&heaps.nabandoned, 1);
   pthread_mutex_unlock(&heaps.lock);
   if (h == NULL) return false;
   heap_collect(h);
@@ -248,7 +247,7 @@ bool pmi_heap_trim(void) {
   pmi_heap_flush_remote();
   pm_heap_t *h = pmi_heap_tls;
   if (h != &pmi_heap_empty) heap_collect(h);
-  size_t n = atomic_load_explicit(&heaps.nabandoned, memory_order_relaxed);
+  size_t n = pm_atomic_load_relaxed(&heaps.nabandoned);
   while (n-- > 0 && heap_collect_one_abandoned(true)) {
   }
   uint64_t now = pmi_prim_now_ns();

@@ -22,15 +22,15 @@
 
 extern char **environ;
 
-_Atomic int pmi_init_state;
-static _Atomic int init_lock;
+int pmi_init_state;   /* release/acquire */
+static int init_lock;  /* a spin lock: acquire/release */
 
 void pmi_init(void) {
-  while (atomic_exchange_explicit(&init_lock, 1, memory_order_acquire)) {
-    if (atomic_load_explicit(&pmi_init_state, memory_order_acquire) != 0) return;
+  while (pm_atomic_exchange_acquire(&init_lock, 1)) {
+    if (pm_atomic_load_acquire(&pmi_init_state) != 0) return;
     sched_yield();
   }
-  if (atomic_load_explicit(&pmi_init_state, memory_order_relaxed) == 0) {
+  if (pm_atomic_load_relaxed(&pmi_init_state) == 0) {
     pmi_options_init(environ, pmi_prim_is_secure());
     if (pmi_prim_page_size() != PM_PAGE_SIZE)
       pmi_fatal("page size %zu is not supported (built for %zu)", pmi_prim_page_size(), PM_PAGE_SIZE);
@@ -39,11 +39,11 @@ void pmi_init(void) {
     pmi_sizeclass_init();
     pmi_heap_thread_init();
     pmi_stats_init();
-    atomic_store_explicit(&pmi_init_state, 1, memory_order_release);
+    pm_atomic_store_release(&pmi_init_state, 1);
     pmi_fork_register();
-    atomic_store_explicit(&pmi_init_state, 2, memory_order_release);
+    pm_atomic_store_release(&pmi_init_state, 2);
   }
-  atomic_store_explicit(&init_lock, 0, memory_order_release);
+  pm_atomic_store_release(&init_lock, 0);
 }
 
 __attribute__((constructor(101))) static void init_constructor(void) { pmi_init(); }

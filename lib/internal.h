@@ -19,6 +19,10 @@
 #define PM_NORETURN __attribute__((noreturn))
 #define PM_INLINE static inline __attribute__((always_inline))
 #define PM_PRINTF(f, a) __attribute__((format(printf, f, a)))
+/* For the statistics walkers only: they read counters other threads update
+ * without atomics (pool->nused), a stale value being good enough, and must
+ * not make ThreadSanitizer report the fast paths that update them. */
+#define PM_NO_TSAN __attribute__((no_sanitize("thread")))
 #define pm_likely(x) __builtin_expect(!!(x), 1)
 #define pm_unlikely(x) __builtin_expect(!!(x), 0)
 
@@ -94,9 +98,9 @@ PM_INLINE unsigned pmi_pagemap_entry(const void *p) {
   uintptr_t a = (uintptr_t)p;
   if (pm_unlikely(a >> PM_VA_BITS != 0)) return PM_CHUNK_FOREIGN;
   const uint8_t *leaf =
-      __atomic_load_n(&pmi_pagemap_root[a >> (PM_CHUNK_SHIFT + PM_PAGEMAP_LEAF_SHIFT)], __ATOMIC_RELAXED);
+      pm_atomic_load_relaxed(&pmi_pagemap_root[a >> (PM_CHUNK_SHIFT + PM_PAGEMAP_LEAF_SHIFT)]);
   if (pm_unlikely(leaf == NULL)) return PM_CHUNK_FOREIGN;
-  return __atomic_load_n(&leaf[(a >> PM_CHUNK_SHIFT) & PM_PAGEMAP_LEAF_MASK], __ATOMIC_RELAXED);
+  return pm_atomic_load_relaxed(&leaf[(a >> PM_CHUNK_SHIFT) & PM_PAGEMAP_LEAF_MASK]);
 }
 /* The kind of the memory at p, exact to PM_PAGEMAP_EXTENT_UNIT: a pointer
  * past the end of a large mapping that ends inside its chunk is foreign. */
@@ -144,7 +148,7 @@ PM_INTERNAL bool pmi_arena_is_valid(const pm_arena_t *a);
 /* ---- pool.c: the pool state machine -------------------------------------- */
 /* Bytes of pool ever carved into blocks (relaxed: other threads read it). */
 PM_INLINE uint32_t pmi_pool_carved(const pm_pool_t *pool) {
-  return __atomic_load_n(&pool->carved, __ATOMIC_RELAXED);
+  return pm_atomic_load_relaxed(&pool->carved);
 }
 /* Is p the start of a block of pool that has been carved (so it may have
  * been handed out)?  p must lie in pool's slots (p >= start).  One
@@ -273,10 +277,10 @@ PM_INTERNAL size_t pmi_foreign_usable_size(const void *p);
 
 /* ---- stats.c: counters and reports --------------------------------------- */
 typedef struct pm_counters_s {
-  _Atomic size_t mapped;        /* arena + large bytes mapped now   */
-  _Atomic size_t peak_mapped;
-  _Atomic size_t npurges;
-  _Atomic size_t narena_unmaps;
+  size_t mapped;                /* arena + large bytes mapped now   */
+  size_t peak_mapped;           /* all four: relaxed (counters)     */
+  size_t npurges;
+  size_t narena_unmaps;
 } pm_counters_t;
 PM_INTERNAL extern pm_counters_t pmi_counters;
 PM_INTERNAL void pmi_stats_mapped(ptrdiff_t delta);
@@ -286,9 +290,9 @@ PM_INTERNAL void pmi_stats_at_exit(void);
 /* ---- init.c: process start-up ------------------------------------------- */
 /* Idempotent; safe to call recursively from an allocation made while it runs. */
 PM_INTERNAL void pmi_init(void);
-PM_INTERNAL extern _Atomic int pmi_init_state;   /* 0 none, 1 core ready, 2 done */
+PM_INTERNAL extern int pmi_init_state;   /* 0 none, 1 core ready, 2 done; release/acquire */
 PM_INLINE void pmi_init_ensure(void) {
-  if (pm_unlikely(atomic_load_explicit(&pmi_init_state, memory_order_acquire) == 0)) pmi_init();
+  if (pm_unlikely(pm_atomic_load_acquire(&pmi_init_state) == 0)) pmi_init();
 }
 
 /* ---- fork.c ------------------------------------------------------------- */

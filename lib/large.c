@@ -50,12 +50,12 @@ static struct {
   large_cached_t cache[PM_LARGE_CACHE_SLOTS];
   unsigned ncached;
   size_t cached_bytes;
-  _Atomic size_t nlive, live_bytes;     /* counters, outside the lock */
+  size_t nlive, live_bytes;             /* counters, outside the lock: relaxed */
 } large = {.lock = PM_LOCK_INITIALIZER};
 
 static void large_account(ptrdiff_t nlive, ptrdiff_t bytes) {
-  atomic_fetch_add_explicit(&large.nlive, (size_t)nlive, memory_order_relaxed);
-  atomic_fetch_add_explicit(&large.live_bytes, (size_t)bytes, memory_order_relaxed);
+  pm_atomic_add_relaxed(&large.nlive, (size_t)nlive);
+  pm_atomic_add_relaxed(&large.live_bytes, (size_t)bytes);
 }
 
 /* Marks the chunk of hdr's user pointer with the part of it the mapping
@@ -153,7 +153,7 @@ static void large_cache_put(char *base, size_t size) {
 
 bool pmi_large_decay(uint64_t now_ns, bool force) {
   uint64_t delay = (uint64_t)pmi_option(PM_OPTION_DECAY_MS) * 1000000u;
-  if (__atomic_load_n(&large.ncached, __ATOMIC_RELAXED) == 0) return false;
+  if (pm_atomic_load_relaxed(&large.ncached) == 0) return false;
   large_cached_t evicted[PM_LARGE_CACHE_SLOTS];
   unsigned nevicted = 0;
   pthread_mutex_lock(&large.lock);
@@ -291,8 +291,8 @@ void *pmi_large_realloc(pm_large_t *hdr, size_t size) {
 /* ---- Statistics and fork ------------------------------------------------- */
 void pmi_large_stats(pm_stats_t *out) {
   pthread_mutex_lock(&large.lock);
-  out->nlarge = atomic_load_explicit(&large.nlive, memory_order_relaxed);
-  out->large_allocated = atomic_load_explicit(&large.live_bytes, memory_order_relaxed);
+  out->nlarge = pm_atomic_load_relaxed(&large.nlive);
+  out->large_allocated = pm_atomic_load_relaxed(&large.live_bytes);
   out->large_cached = large.cached_bytes;
   pthread_mutex_unlock(&large.lock);
 }

@@ -38,11 +38,11 @@ uint8_t *pmi_pagemap_root[PM_PAGEMAP_ROOT_SIZE];
 /* The leaf covering chunk index c, mapped on first use; NULL + ENOMEM. */
 static uint8_t *pagemap_leaf(uintptr_t c) {
   uint8_t **slot = &pmi_pagemap_root[c >> PM_PAGEMAP_LEAF_SHIFT];
-  uint8_t *leaf = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+  uint8_t *leaf = pm_atomic_load_acquire(slot);
   if (leaf != NULL) return leaf;
   uint8_t *fresh = pmi_os_map(PM_PAGEMAP_LEAF_SIZE, PM_PAGE_SIZE);
   if (fresh == NULL) return NULL;
-  if (__atomic_compare_exchange_n(slot, &leaf, fresh, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return fresh;
+  if (pm_atomic_cas_strong_acq_rel(slot, &leaf, fresh)) return fresh;
   pmi_os_unmap(fresh, PM_PAGEMAP_LEAF_SIZE);   /* another thread installed one */
   return leaf;
 }
@@ -60,11 +60,11 @@ bool pmi_pagemap_set(const void *chunk_base, unsigned kind, size_t extent) {
   uint8_t entry = (uint8_t)(kind | units << PM_PAGEMAP_KIND_BITS);
   uint8_t *leaf;
   if (kind == PM_CHUNK_FOREIGN) {
-    leaf = __atomic_load_n(&pmi_pagemap_root[c >> PM_PAGEMAP_LEAF_SHIFT], __ATOMIC_ACQUIRE);
+    leaf = pm_atomic_load_acquire(&pmi_pagemap_root[c >> PM_PAGEMAP_LEAF_SHIFT]);
     if (leaf == NULL) return true;           /* never marked: nothing to clear */
   } else if ((leaf = pagemap_leaf(c)) == NULL) {
     return false;
   }
-  __atomic_store_n(&leaf[c & PM_PAGEMAP_LEAF_MASK], entry, __ATOMIC_RELEASE);
+  pm_atomic_store_release(&leaf[c & PM_PAGEMAP_LEAF_MASK], entry);
   return true;
 }

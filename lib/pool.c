@@ -127,7 +127,7 @@ static void pool_init(pm_pool_t *pool, pm_heap_t *h, unsigned cls, bool zero) {
   pool->recip = ci->recip;
   pool->nused = 0;
   pool->block_size = ci->block_size;
-  __atomic_store_n(&pool->carved, 0, __ATOMIC_RELAXED);
+  pm_atomic_store_relaxed(&pool->carved, 0);
   pool->capacity = ci->capacity;
   pool->full = 0;
   pool->free_is_zero = 0;
@@ -139,7 +139,7 @@ static void pool_init(pm_pool_t *pool, pm_heap_t *h, unsigned cls, bool zero) {
   pool->in_list = 0;
   /* Last: another thread that finds this descriptor through a block of the
    * pool (alloc.c) reads the fields above only after it sees heap. */
-  __atomic_store_n(&pool->heap, h, __ATOMIC_RELEASE);
+  pm_atomic_store_release(&pool->heap, h);
 }
 
 /* ---- Refill ------------------------------------------------------------ */
@@ -161,7 +161,7 @@ static void pool_carve(pm_pool_t *pool) {
   pool->free_is_zero = pool->carved_is_zero;
   /* Relaxed store after the blocks are written: a thread that frees one of
    * them got it from this thread through the program's own synchronisation. */
-  __atomic_store_n(&pool->carved, (uint32_t)(carved + n * bs), __ATOMIC_RELAXED);
+  pm_atomic_store_relaxed(&pool->carved, (uint32_t)(carved + n * bs));
 }
 
 static bool pool_is_carved_out(const pm_pool_t *pool) {
@@ -240,7 +240,7 @@ static void pool_release(pm_heap_t *h, pm_pool_t *pool) {
   if (pool->in_list) pool_unlink(h, pool);
   h->npools--;
   pool->free = pool->local_free = NULL;
-  __atomic_store_n(&pool->heap, NULL, __ATOMIC_RELAXED);   /* used -> blank */
+  pm_atomic_store_relaxed(&pool->heap, NULL);   /* used -> blank */
   pmi_arena_pool_free(pool, pool->nslots);
 }
 

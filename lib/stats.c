@@ -18,12 +18,8 @@
 pm_counters_t pmi_counters;
 
 void pmi_stats_mapped(ptrdiff_t delta) {
-  size_t now = atomic_fetch_add_explicit(&pmi_counters.mapped, (size_t)delta, memory_order_relaxed) + (size_t)delta;
-  size_t peak = atomic_load_explicit(&pmi_counters.peak_mapped, memory_order_relaxed);
-  while (delta > 0 && now > peak &&
-         !atomic_compare_exchange_weak_explicit(&pmi_counters.peak_mapped, &peak, now, memory_order_relaxed,
-                                                memory_order_relaxed)) {
-  }
+  size_t now = pm_atomic_add_relaxed(&pmi_counters.mapped, (size_t)delta) + (size_t)delta;
+  if (delta > 0) pm_atomic_max_relaxed(&pmi_counters.peak_mapped, now);
 }
 
 PM_EXPORT void pm_stats_get(pm_stats_t *out) {
@@ -32,9 +28,9 @@ PM_EXPORT void pm_stats_get(pm_stats_t *out) {
   pmi_arena_stats(out);
   pmi_large_stats(out);
   out->nheaps = pmi_heap_count();
-  out->peak_mapped = atomic_load_explicit(&pmi_counters.peak_mapped, memory_order_relaxed);
-  out->npurges = atomic_load_explicit(&pmi_counters.npurges, memory_order_relaxed);
-  out->narena_unmaps = atomic_load_explicit(&pmi_counters.narena_unmaps, memory_order_relaxed);
+  out->peak_mapped = pm_atomic_load_relaxed(&pmi_counters.peak_mapped);
+  out->npurges = pm_atomic_load_relaxed(&pmi_counters.npurges);
+  out->narena_unmaps = pm_atomic_load_relaxed(&pmi_counters.narena_unmaps);
 }
 
 #define STATS_FIELDS(X)                                                        \

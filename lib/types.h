@@ -53,7 +53,6 @@
 #define _GNU_SOURCE 1   /* mremap, MAP_* extensions, adaptive mutexes */
 #endif
 #include "config.h"
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -151,6 +150,8 @@ _Static_assert(PM_POOL_MAX_SLOTS * PM_SLOT_SIZE <= UINT32_MAX, "pool offsets fit
 
 /* ---- Arenas ------------------------------------------------------------ */
 #define PM_ARENA_MAGIC 0x706d6172656e6121ULL   /* "pmarena!" */
+/* Threads: every field but pools[] changes under the arena lock (arena.c);
+ * each pools[] descriptor belongs to the heap that owns its pool. */
 typedef struct pm_arena_s {
   uint64_t magic;
   uint64_t free_mask;           /* bit i: slot i belongs to no pool       */
@@ -183,14 +184,20 @@ typedef struct pm_large_s {
 /* ---- Heaps ------------------------------------------------------------- */
 typedef enum { PM_HEAP_ACTIVE = 1, PM_HEAP_ABANDONED = 2, PM_HEAP_UNUSED = 3, PM_HEAP_ORPHANED = 4 } pm_heap_state_t;
 
+/* Threads: pools, tick and npools belong to the owning thread (or to whoever
+ * holds an abandoned heap off every list); remote is the only field other
+ * threads write (atomic, see below); state and the two links change under
+ * the heap registry's lock (heap.c). */
 typedef struct pm_heap_s {
   pm_pool_t *pools[PM_NCLASSES];        /* class list heads (fast path)      */
-  _Atomic(pm_block_t *) remote;         /* blocks freed by other threads     */
+  pm_block_t *remote;                   /* blocks freed by other threads:    */
+                                        /* CAS push (release), exchange      */
+                                        /* pop (acquire), heap.c             */
   uint32_t tick;                        /* slow-path calls, for housekeeping */
   uint32_t state;                       /* pm_heap_state_t                   */
   size_t npools;                        /* pools owned                       */
-  struct pm_heap_s *all_next;           /* registry of every heap            */
-  struct pm_heap_s *list_next;          /* abandoned or unused list          */
+  struct pm_heap_s *all_next;           /* registry of every heap (lock)     */
+  struct pm_heap_s *list_next;          /* abandoned or unused list (lock)   */
 } pm_heap_t;
 
 #endif /* PM_TYPES_H */

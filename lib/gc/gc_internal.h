@@ -27,6 +27,7 @@
 #define PM_GC_INTERNAL_H
 
 #include "internal.h"
+#include <stdatomic.h>   /* the layer's own atomics; lib/atomic.h is the core's */
 #include <poolmalloc/gc.h>
 #include <sched.h>
 
