@@ -50,6 +50,8 @@ static struct {
 
 /* ---- Bucket lists ------------------------------------------------------ */
 static void arena_unlink_bucket(pm_arena_t *a) {
+  pm_assert_internal(a->prev != NULL ? a->prev->next == a : arenas.bucket[a->bucket] == a);
+  pm_assert_internal(a->next == NULL || a->next->prev == a);
   if (a->prev != NULL) a->prev->next = a->next;
   else arenas.bucket[a->bucket] = a->next;
   if (a->next != NULL) a->next->prev = a->prev;
@@ -72,6 +74,7 @@ static void arena_link_bucket(pm_arena_t *a) {
 }
 
 static void arena_set_free_mask_locked(pm_arena_t *a, uint64_t free_mask) {
+  pm_assert((free_mask & ((uint64_t)1 << 0)) == 0);   /* slot 0 is the header, never free */
   arena_unlink_bucket(a);
   a->free_mask = free_mask;
   a->nfree = (uint32_t)__builtin_popcountll(free_mask);
@@ -91,6 +94,7 @@ static pm_arena_t *arena_create_locked(void) {
   a->free_mask = ARENA_ALL_SLOTS;
   a->zero_mask = ARENA_ALL_SLOTS;
   a->nfree = ARENA_USABLE_SLOTS;
+  pm_assert(a->dirty_mask == 0 && a->dirty_old_mask == 0);   /* fresh: the kernel zeroed it */
   arena_link_bucket(a);
   a->all_next = arenas.all;
   if (arenas.all != NULL) arenas.all->all_prev = a;
@@ -101,12 +105,14 @@ static pm_arena_t *arena_create_locked(void) {
 }
 
 static void arena_destroy_locked(pm_arena_t *a) {
+  pm_assert(a->magic == PM_ARENA_MAGIC && a->nfree == ARENA_USABLE_SLOTS && arenas.narenas > 0);
+  pm_assert_expensive(pmi_arena_is_valid(a));
   arena_unlink_bucket(a);
   if (a->all_prev != NULL) a->all_prev->all_next = a->all_next;
   else arenas.all = a->all_next;
   if (a->all_next != NULL) a->all_next->all_prev = a->all_prev;
   arenas.narenas--;
-  pm_assert(a->nfree == ARENA_USABLE_SLOTS);
+  a->magic = 0;                               /* a stale pointer into it now fails validation */
   pmi_pagemap_set(a, PM_CHUNK_FOREIGN, 0);   /* before the range can be mapped again */
   pmi_os_unmap(a, PM_CHUNK_SIZE);
   pmi_stats_mapped(-(ptrdiff_t)PM_CHUNK_SIZE);
@@ -180,6 +186,7 @@ void pmi_arena_pool_free(pm_pool_t *pool, unsigned nslots) {
 
 /* ---- Decay: giving memory back to the OS ------------------------------ */
 static void arena_purge_locked(pm_arena_t *a, uint64_t dirty) {
+  pm_assert((dirty & ~a->dirty_mask) == 0);   /* only free, dirty slots are purged */
   while (dirty != 0) {
     unsigned first = (unsigned)__builtin_ctzll(dirty);
     unsigned len = (unsigned)__builtin_ctzll(~(dirty >> first));
@@ -189,7 +196,7 @@ static void arena_purge_locked(pm_arena_t *a, uint64_t dirty) {
       a->zero_mask |= run;
     pm_atomic_add_relaxed(&pmi_counters.npurges, 1);
     dirty &= ~run;
-    a->dirty_mask &= ~run;
+    a->dirty_mask &= ~run;                    /* free + dirty -> free (+ zero) */
   }
 }
 
@@ -211,6 +218,7 @@ bool pmi_arena_decay(uint64_t now_ns, bool force) {
       released = true;
     }
     a->dirty_old_mask = a->dirty_mask;
+    pm_assert_expensive(pmi_arena_is_valid(a));
     dirty_left |= a->dirty_mask != 0;
   }
   pm_atomic_store_relaxed(&arenas.next_epoch_ns, dirty_left ? now_ns + epoch_ns() : UINT64_MAX);

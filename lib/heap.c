@@ -70,6 +70,7 @@ static pm_heap_t *heap_carve_locked(void) {
   }
   pm_heap_t *h = (pm_heap_t *)heaps.meta_cur;
   heaps.meta_cur += size;
+  pm_assert(h->state == 0 && h->npools == 0 && h->remote == NULL);   /* fresh metadata: zero */
   for (unsigned c = 0; c < PM_NCLASSES; c++) h->pools[c] = (pm_pool_t *)&pmi_pool_empty;
   h->all_next = heaps.all;
   heaps.all = h;
@@ -83,7 +84,11 @@ static pm_heap_t *heap_pop(pm_heap_t **list) {
   return h;
 }
 
+/* ACTIVE (its thread exited) or ABANDONED (collected) -> ABANDONED | UNUSED. */
 static void heap_push_locked(pm_heap_t *h) {
+  pm_assert(h->state == PM_HEAP_ACTIVE || h->state == PM_HEAP_ABANDONED);
+  pm_assert(h != pmi_heap_tls);
+  pm_assert_expensive(pmi_heap_is_valid(h));
   if (h->npools > 0) {
     h->state = PM_HEAP_ABANDONED;
     h->list_next = heaps.abandoned;
@@ -104,7 +109,9 @@ pm_heap_t *pmi_heap_get(void) {
   h = heap_pop(&heaps.abandoned);        /* adopt: reuses its pools at once */
   if (h != NULL) pm_atomic_sub_relaxed(&heaps.nabandoned, 1);
   else if ((h = heap_pop(&heaps.unused)) == NULL) h = heap_carve_locked();
-  if (h != NULL) h->state = PM_HEAP_ACTIVE;
+  pm_assert(h == NULL || h->state != PM_HEAP_ACTIVE);
+  pm_assert(h == NULL || h->state != PM_HEAP_UNUSED || h->npools == 0);
+  if (h != NULL) h->state = PM_HEAP_ACTIVE;   /* (new) | ABANDONED | UNUSED -> ACTIVE */
   pthread_mutex_unlock(&heaps.lock);
   if (h == NULL) return NULL;
   pmi_heap_tls = h;   /* before setspecific, which may itself call malloc */
@@ -197,8 +204,10 @@ enomem:
 /* Returns what it can of h to the arenas; h must be held by the caller
  * alone (its own thread, or taken off the abandoned list). */
 static void heap_collect(pm_heap_t *h) {
+  pm_assert(h->state == PM_HEAP_ACTIVE || h->state == PM_HEAP_ABANDONED);
   pmi_heap_drain_remote(h);
   pmi_pool_release_empty(h);
+  pm_assert_expensive(pmi_heap_is_valid(h));
 }
 
 static void heap_thread_exit(void *arg) {
@@ -228,6 +237,8 @@ static bool heap_collect_one_abandoned(bool wait) {
 }
 
 void pmi_heap_housekeep(pm_heap_t *h) {
+  pm_assert(h == pmi_heap_tls && h->state == PM_HEAP_ACTIVE);
+  pm_assert_expensive(pmi_heap_is_valid(h));
   pmi_heap_flush_remote();
   uint64_t now = pmi_prim_now_ns();
   pmi_arena_decay(now, false);
@@ -265,6 +276,16 @@ size_t pmi_heap_count(void) {
 
 void pmi_heap_thread_init(void) {
   heaps.key_ok = pthread_key_create(&heaps.key, heap_thread_exit) == 0;
+}
+
+bool pmi_heap_is_valid(const pm_heap_t *h) {
+  size_t listed = 0;
+  for (unsigned c = 0; c < PM_NCLASSES; c++) {
+    size_t n = pmi_pool_list_check(h, c);
+    if (n == SIZE_MAX) return false;
+    listed += n;
+  }
+  return listed <= h->npools && h->state >= PM_HEAP_ACTIVE && h->state <= PM_HEAP_ORPHANED;
 }
 
 /* ---- fork --------------------------------------------------------------- */

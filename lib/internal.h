@@ -203,6 +203,8 @@ PM_INLINE void pmi_pool_push_local(pm_heap_t *h, pm_pool_t *pool, pm_block_t *b)
 /* Gives every empty pool of h back to its arena (trim, thread exit). */
 PM_INTERNAL void pmi_pool_release_empty(pm_heap_t *h);
 PM_INTERNAL bool pmi_pool_is_valid(const pm_pool_t *pool);
+/* Walks h's list of class cls (pool.c); the number of pools, SIZE_MAX if broken. */
+PM_INTERNAL size_t pmi_pool_list_check(const pm_heap_t *h, unsigned cls);
 
 /* ---- heap.c: thread-local heaps ----------------------------------------- */
 PM_INTERNAL extern __thread pm_heap_t *pmi_heap_tls __attribute__((tls_model("initial-exec")));
@@ -235,6 +237,9 @@ PM_INTERNAL void pmi_heap_fork_prepare(void);
 PM_INTERNAL void pmi_heap_fork_parent(void);
 PM_INTERNAL void pmi_heap_fork_child(void);
 PM_INTERNAL void pmi_heap_thread_init(void);
+/* Every class list of h walked and checked, and no more pools listed than
+ * h owns (PM_DEBUG >= 3 callers; h held by the caller alone). */
+PM_INTERNAL bool pmi_heap_is_valid(const pm_heap_t *h);
 
 /* ---- large.c: one mapping per block ------------------------------------- */
 /* Requests above these fail at once (alloc.c), without a reclaim. */

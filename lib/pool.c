@@ -274,6 +274,24 @@ void pmi_pool_pop_fatal(const pm_pool_t *pool, const pm_block_t *b) {
 }
 
 /* ---- Validation (PM_DEBUG >= 3) ----------------------------------------- */
+/* Class list cls of h: links consistent both ways (head->prev is the tail,
+ * tail->next == NULL), every pool owned by h, of class cls, linked, not
+ * full, and valid itself.  Returns the number of pools on the list, or
+ * SIZE_MAX when the list is broken. */
+size_t pmi_pool_list_check(const pm_heap_t *h, unsigned cls) {
+  const pm_pool_t *head = h->pools[cls];
+  if (head == &pmi_pool_empty) return 0;
+  size_t n = 0;
+  const pm_pool_t *prev = head->prev;   /* the tail */
+  for (const pm_pool_t *p = head; p != NULL; prev = p, p = p->next, n++) {
+    if (p->heap != h || p->cls != cls || !p->in_list || p->full || n >= h->npools)
+      return SIZE_MAX;
+    if (p != head && p->prev != prev) return SIZE_MAX;
+    if (!pmi_pool_is_valid(p)) return SIZE_MAX;
+  }
+  return head->prev == prev ? n : SIZE_MAX;
+}
+
 /* A block freed twice makes its free list loop back to it (its first link is
  * overwritten by the second push): Floyd's cycle search finds the loop's
  * entry, which is that block, so the validator can name the misuse instead
