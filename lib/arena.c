@@ -100,7 +100,7 @@ static pm_arena_t *arena_create_locked(void) {
   if (arenas.all != NULL) arenas.all->all_prev = a;
   arenas.all = a;
   arenas.narenas++;
-  pmi_stats_mapped((ptrdiff_t)PM_CHUNK_SIZE);
+  pmi_counters_mapped((ptrdiff_t)PM_CHUNK_SIZE);
   return a;
 }
 
@@ -115,7 +115,7 @@ static void arena_destroy_locked(pm_arena_t *a) {
   a->magic = 0;                               /* a stale pointer into it now fails validation */
   pmi_pagemap_set(a, PM_CHUNK_FOREIGN, 0);   /* before the range can be mapped again */
   pmi_os_unmap(a, PM_CHUNK_SIZE);
-  pmi_stats_mapped(-(ptrdiff_t)PM_CHUNK_SIZE);
+  pmi_counters_mapped(-(ptrdiff_t)PM_CHUNK_SIZE);
   pm_atomic_add_relaxed(&pmi_counters.narena_unmaps, 1);
 }
 

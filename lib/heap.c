@@ -41,7 +41,6 @@
 #include <sched.h>
 
 __thread pm_heap_t *pmi_heap_tls __attribute__((tls_model("initial-exec"))) = (pm_heap_t *)&pmi_heap_empty;
-const pm_pool_t pmi_pool_empty;
 const pm_heap_t pmi_heap_empty = {.pools = {[0 ... PM_NCLASSES - 1] = (pm_pool_t *)&pmi_pool_empty}};
 
 #define HEAP_META_CHUNK ((size_t)64 << 10)

@@ -160,6 +160,9 @@ PM_INLINE bool pmi_pool_is_block(const pm_pool_t *pool, const void *p) {
   uint64_t off = (uint64_t)((const char *)p - pool->start);
   return ((off * pool->recip) & (((uint64_t)1 << 40) - 1)) < pool->recip && off < pmi_pool_carved(pool);
 }
+/* The empty pool: every class list of a heap with no pool of that class
+ * points here (free == NULL, so the malloc fast path misses). */
+PM_INTERNAL extern const pm_pool_t pmi_pool_empty;
 /* Free-block canaries (pool.c): a keyed hash of the block's address in word
  * 1 of every free block, not invertible from one (address, canary) pair. */
 typedef struct pm_keys_s {
@@ -209,7 +212,6 @@ PM_INTERNAL size_t pmi_pool_list_check(const pm_heap_t *h, unsigned cls);
 /* ---- heap.c: thread-local heaps ----------------------------------------- */
 PM_INTERNAL extern __thread pm_heap_t *pmi_heap_tls __attribute__((tls_model("initial-exec")));
 PM_INTERNAL extern const pm_heap_t pmi_heap_empty;
-PM_INTERNAL extern const pm_pool_t pmi_pool_empty;
 /* The calling thread's heap, created (or adopted) on first use; NULL only
  * if the metadata for a heap could not be mapped. */
 PM_INTERNAL pm_heap_t *pmi_heap_get(void);
@@ -280,7 +282,7 @@ PM_INTERNAL void pmi_foreign_free(void *p);
 /* libc's usable size of p, or SIZE_MAX when foreign pointers are not allowed. */
 PM_INTERNAL size_t pmi_foreign_usable_size(const void *p);
 
-/* ---- stats.c: counters and reports --------------------------------------- */
+/* ---- counters.c: process-wide event counters ------------------------------ */
 typedef struct pm_counters_s {
   size_t mapped;                /* arena + large bytes mapped now   */
   size_t peak_mapped;           /* all four: relaxed (counters)     */
@@ -288,7 +290,10 @@ typedef struct pm_counters_s {
   size_t narena_unmaps;
 } pm_counters_t;
 PM_INTERNAL extern pm_counters_t pmi_counters;
-PM_INTERNAL void pmi_stats_mapped(ptrdiff_t delta);
+/* Bytes mapped changed by delta (peak_mapped follows). */
+PM_INTERNAL void pmi_counters_mapped(ptrdiff_t delta);
+
+/* ---- stats.c: reports ------------------------------------------------------ */
 PM_INTERNAL void pmi_stats_init(void);
 PM_INTERNAL void pmi_stats_at_exit(void);
 

@@ -123,7 +123,7 @@ static char *large_cache_take(size_t need, size_t *size_out) {
 static void large_unmap(char *base, size_t size) {
   large_unmark(base + PM_PAGE_SIZE);
   pmi_os_unmap(base, size);
-  pmi_stats_mapped(-(ptrdiff_t)size);
+  pmi_counters_mapped(-(ptrdiff_t)size);
 }
 
 /* Keeps the mapping if it fits; otherwise (or evicting the oldest to make
@@ -194,7 +194,7 @@ void *pmi_large_malloc(size_t size, size_t alignment, bool zero) {
     pmi_os_unmap(base, map_size);
     return NULL;
   }
-  pmi_stats_mapped((ptrdiff_t)map_size);
+  pmi_counters_mapped((ptrdiff_t)map_size);
   large_account(1, (ptrdiff_t)map_size);
   return hdr->user;
 }
@@ -220,7 +220,7 @@ void pmi_large_free(pm_large_t *hdr) {
     size_t size = hdr->map_size;
     large_unmark(hdr->user);
     pmi_os_unmap(base, size);
-    pmi_stats_mapped(-(ptrdiff_t)size);
+    pmi_counters_mapped(-(ptrdiff_t)size);
   }
 }
 
@@ -283,7 +283,7 @@ void *pmi_large_realloc(pm_large_t *hdr, size_t size) {
     user = large_move(hdr, new_size);
     if (user == NULL) return NULL;
   }
-  pmi_stats_mapped((ptrdiff_t)new_size - (ptrdiff_t)old_size);
+  pmi_counters_mapped((ptrdiff_t)new_size - (ptrdiff_t)old_size);
   large_account(0, (ptrdiff_t)new_size - (ptrdiff_t)old_size);
   return user;
 }

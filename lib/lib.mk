@@ -10,7 +10,7 @@ PM_CORE_SOURCES = \
 	lib/sizeclass.h lib/sizeclass.c \
 	lib/prim.h lib/prim.c lib/atomic.h lib/os.c lib/fmt.c lib/options.c lib/pagemap.c \
 	lib/arena.c lib/pool.c lib/heap.c lib/large.c \
-	lib/foreign.c lib/stats.c lib/fork.c lib/init.c
+	lib/foreign.c lib/counters.c lib/stats.c lib/fork.c lib/init.c
 
 lib_LTLIBRARIES += lib/libpoolmalloc.la
 lib_libpoolmalloc_la_SOURCES = $(PM_CORE_SOURCES) lib/override.c $(PM_GC_SOURCES)

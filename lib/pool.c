@@ -55,6 +55,7 @@
 #include <errno.h>
 
 pm_keys_t pmi_keys;   /* set once by pmi_init, before any block exists */
+const pm_pool_t pmi_pool_empty;
 
 /* ---- Class lists ------------------------------------------------------- */
 /* h->pools[cls] is the head; head->prev is the tail (the list is circular in

@@ -1,7 +1,6 @@
-/* stats.c — counters and reports.
+/* stats.c — reports: pm_stats_get, pm_stats_print, malloc_info.
  *
- * The mapped-bytes counters are atomics updated on every map and unmap;
- * everything else is gathered on demand by walking the arenas and the large
+ * The event counters come from counters.c; everything else is gathered on demand by walking the arenas and the large
  * cache under their locks (pools owned by other threads are read without
  * stopping them, so in-use figures are a consistent-enough snapshot, and
  * blocks freed remotely but not yet drained still count as in use).
@@ -14,13 +13,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <unistd.h>
-
-pm_counters_t pmi_counters;
-
-void pmi_stats_mapped(ptrdiff_t delta) {
-  size_t now = pm_atomic_add_relaxed(&pmi_counters.mapped, (size_t)delta) + (size_t)delta;
-  if (delta > 0) pm_atomic_max_relaxed(&pmi_counters.peak_mapped, now);
-}
 
 PM_EXPORT void pm_stats_get(pm_stats_t *out) {
   *out = (pm_stats_t){0};

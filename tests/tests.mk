@@ -134,6 +134,10 @@ PM_PRELOAD_TESTS = tests/preload/python.sh tests/preload/sort.sh \
 TESTS += $(PM_PRELOAD_TESTS)
 EXTRA_DIST += $(PM_PRELOAD_TESTS) tests/preload/preload.sh
 
+# ---- Meta: the structure of the code itself ----------------------------------
+TESTS += tests/meta/layers.sh
+EXTRA_DIST += tests/meta/layers.sh tools/check-layers
+
 # ---- valgrind: the unit tests (they do not preload) -----------------------
 # make check-valgrind — see docs/testing.md.
 check-valgrind: $(PM_UNIT_TESTS)
