@@ -1,12 +1,12 @@
 /* alloc.c — the public entry points: malloc, free and the rest of the family.
  *
  * Fast paths only.  malloc of a small block is: one TLS load, a shift, two
- * loads, a canary check and a pop; free is one pagemap load, the pool
- * descriptor by masking, three checks (owner, block start, not the block
- * freed last) and a push that never reads the block, so freeing a cold
- * block does not wait for memory (pool.c explains how double frees are
- * still caught before reuse).  Everything else
- * tail-calls out of line: pool.c (refill), heap.c (remote frees), large.c.
+ * loads, the popped block's range and canary checks and a pop; free is two
+ * chunk-map loads, the pool descriptor by masking, three checks (owner,
+ * carved block start, not the block freed last) and a push that never reads
+ * the block, so freeing a cold block does not wait for memory (pool.c
+ * explains how double frees are still caught before reuse).  Everything
+ * else tail-calls out of line: heap.c (refill, remote frees), large.c.
  * Each function is defined once as hidden pmi_* (for internal callers such as
  * the GC layer) with an exported pm_* alias; override.c includes this file
  * to add the libc names (aliases must live in the defining unit).

@@ -3,7 +3,7 @@
  * Address space (see docs/design.md, "Memory layout"):
  *
  *   chunk = 1 MiB, aligned.  Every chunk we own is either an ARENA or holds
- *   the user pointer of a LARGE block; pagemap.c keeps 2 bits per chunk.
+ *   the user pointer of a LARGE block; pagemap.c keeps a byte per chunk.
  *
  *   arena (one chunk, 64 slots of 16 KiB)
  *   +--------+--------+--------+--------+-----------------+--------+
