@@ -50,7 +50,7 @@ static pm_pool_t *alloc_block_pool(const void *p, const char *what) {
 static pm_pool_t *alloc_checked_pool(const void *p, const char *what) {
   pm_pool_t *pool = alloc_block_pool(p, what);
   uintptr_t canary = ((const pm_block_t *)p)->canary;
-  if (canary == pmi_canary(p) || canary == pmi_canary_remote(p)) pmi_fatal("%s of freed block %p", what, p);
+  if (canary == pmi_canary(p)) pmi_fatal("%s of freed block %p", what, p);
   return pool;
 }
 
@@ -69,9 +69,16 @@ enomem:
 }
 
 /* ---- malloc -------------------------------------------------------------- */
-PM_INLINE void *alloc_from_class(pm_heap_t *h, unsigned cls) {
+/* The miss path takes the pool's local frees inline: alternating malloc and
+ * free of one block no longer goes through the heap's slow path every other
+ * call (issue 8 §2).  Housekeeping and the remote drain run when both lists
+ * are empty. */
+PM_INLINE void *alloc_from_class(pm_heap_t *h, size_t cls) {
   pm_pool_t *pool = h->pools[cls];
-  if (pm_unlikely(pool->free == NULL)) return pmi_heap_malloc_slow(h, cls);
+  if (pm_unlikely(pool->free == NULL)) {
+    if (pool->local_free == NULL) return pmi_heap_malloc_slow(h, (unsigned)cls);
+    pmi_pool_take_local(pool);
+  }
   return pmi_pool_pop(pool);
 }
 
@@ -95,15 +102,25 @@ void *pmi_malloc(size_t size) {
 
 /* ---- free ---------------------------------------------------------------- */
 /* Not the owner's fast path: a remote free (the common case here), a debug
- * build, or misuse.  Like the fast path it does not read the block: a
- * double free is caught when the block is popped (pool.c). */
-PM_NOINLINE static void alloc_free_arena_slow(void *p) {
-  pm_pool_t *pool = alloc_block_pool(p, "free");
-  pm_heap_t *owner = pool->heap, *h = pmi_heap_tls;
-  if (owner == h && p == pool->local_free) pmi_fatal("double free of %p", p);
+ * build, or misuse.  pool is p's descriptor and p one of its carved block
+ * starts (the fast path checked).  A local free does not read the block (a
+ * double free is caught when the block is popped, pool.c); a remote one
+ * does (heap.c). */
+PM_NOINLINE static void alloc_free_arena_slow(void *p, pm_pool_t *pool) {
+  pm_heap_t *owner = pm_atomic_load_acquire(&pool->heap), *h = pmi_heap_tls;
+  if (owner == NULL) alloc_invalid("free", p, PM_CHUNK_FOREIGN);   /* a blank pool */
   if (PM_DEBUG > 0) alloc_debug_fill(p, pool->block_size, PM_FILL_FREE, sizeof(pm_block_t));
-  if (owner == h) pmi_pool_push_local(h, pool, p);
-  else pmi_heap_remote_free(owner, p);
+  if (owner != h) {
+    pmi_heap_remote_free(pool, p);
+    return;
+  }
+  if (p == pool->local_free) pmi_fatal("double free of %p", p);
+  pmi_pool_push_local(h, pool, p);
+}
+
+/* p is not a carved block start of its slot's pool (or the pool is blank). */
+PM_NOINLINE PM_COLD PM_NORETURN static void alloc_free_invalid(const void *p, const pm_pool_t *pool) {
+  alloc_invalid("free", p, pm_atomic_load_relaxed(&pool->heap) == NULL ? PM_CHUNK_FOREIGN : PM_CHUNK_ARENA);
 }
 
 PM_NOINLINE static void alloc_free_other(void *p, unsigned kind) {
@@ -122,8 +139,8 @@ void pmi_free(void *p) {
   if (pm_unlikely(pmi_pagemap_entry(p) != PM_CHUNK_ARENA)) return alloc_free_other(p, pmi_pagemap_kind(p));
   pm_pool_t *pool = pmi_arena_pool_of(p);
   pm_heap_t *h = pmi_heap_tls;
-  if (pm_unlikely(PM_DEBUG > 0 || pool->heap != h || !pmi_pool_is_block(pool, p) || p == pool->local_free))
-    return alloc_free_arena_slow(p);
+  if (pm_unlikely(!pmi_pool_is_block(pool, p))) alloc_free_invalid(p, pool);
+  if (pm_unlikely(PM_DEBUG > 0 || pool->heap != h || p == pool->local_free)) return alloc_free_arena_slow(p, pool);
   pmi_pool_push_local(h, pool, p);
 }
 

@@ -69,7 +69,7 @@ static pm_heap_t *heap_carve_locked(void) {
   }
   pm_heap_t *h = (pm_heap_t *)heaps.meta_cur;
   heaps.meta_cur += size;
-  pm_assert(h->state == 0 && h->npools == 0 && h->remote == NULL);   /* fresh metadata: zero */
+  pm_assert(h->state == 0 && h->npools == 0 && h->remote == 0);   /* fresh metadata: zero */
   for (unsigned c = 0; c < PM_NCLASSES; c++) h->pools[c] = (pm_pool_t *)&pmi_pool_empty;
   h->all_next = heaps.all;
   heaps.all = h;
@@ -119,49 +119,76 @@ pm_heap_t *pmi_heap_get(void) {
 }
 
 /* ---- Remote frees ------------------------------------------------------- */
-/* Blocks this thread freed for one other heap, not yet pushed: consecutive
- * remote frees to the same owner are chained here and pushed with one CAS
- * per PM_REMOTE_BATCH blocks.  Flushed when the owner changes, by this
- * thread's housekeeping (every PM_HOUSEKEEP_EVERY malloc slow paths), at its
- * exit and by malloc_trim, so at most PM_REMOTE_BATCH - 1 blocks wait, and
- * only while this thread neither allocates much nor exits.  Threads without a heap (no exit hook) push at once. */
+/* A block freed by a thread that does not own its pool joins that thread's
+ * pending chain for the pool; the chain is pushed on the owner heap's
+ * remote stack as one message, with one CAS, when the freeing thread frees
+ * into another pool, after PM_REMOTE_BATCH blocks, at its housekeeping
+ * (every PM_HOUSEKEEP_EVERY malloc slow paths), at its exit and at
+ * malloc_trim.  The owner splices each message into its pool's local_free
+ * in O(1), without touching the blocks in between (issue 8 §2; mimalloc's
+ * page-level thread-free lists and snmalloc's message queues do the same).
+ * A thread that only frees gets a heap on its first remote free, for the
+ * exit hook that flushes its chain (if even that fails, it pushes each
+ * block at once).
+ *
+ * A message in flight (word 0 of each block links the chain):
+ *
+ *   one block:    entry = b | 1;  b->next = next entry;  b->canary intact
+ *   n >= 2:       entry = head;   head->canary = canary(head) ^ tail;
+ *                 tail->next = next entry;  tail->canary = canary(tail) ^ n
+ *
+ * The borrowed words are keyed like the canaries they stand in for, so a
+ * block that was freed twice and handed out again meanwhile (its words now
+ * the program's data) does not decode into a plausible message: the drain
+ * checks them, restores the two canaries and splices.  Remote-freed blocks
+ * still count in pool->nused until spliced, so their pool cannot be
+ * released while they wait; pops and the release walk catch a double free
+ * of a block inside a chain. */
 typedef struct heap_pending_s {
-  pm_heap_t *owner;
+  pm_pool_t *pool;              /* the pool of every block on the chain */
   pm_block_t *head, *tail;
-  unsigned n;
+  uintptr_t n;
 } heap_pending_t;
 static __thread heap_pending_t heap_pending __attribute__((tls_model("initial-exec")));
 
-static void heap_push_chain(pm_heap_t *owner, pm_block_t *first, pm_block_t *last) {
-  pm_block_t *head = pm_atomic_load_relaxed(&owner->remote);
-  do last->next = head;
-  while (!pm_atomic_cas_weak_release(&owner->remote, &head, first));
+#define HEAP_MSG_SINGLE ((uintptr_t)1)
+
+static void heap_push_message(pm_heap_t *owner, uintptr_t entry, pm_block_t *link_holder) {
+  uintptr_t head = pm_atomic_load_relaxed(&owner->remote);
+  do link_holder->next = (pm_block_t *)head;
+  while (!pm_atomic_cas_weak_release(&owner->remote, &head, entry));
 }
 
 void pmi_heap_flush_remote(void) {
   heap_pending_t *q = &heap_pending;
   if (q->head == NULL) return;
-  heap_push_chain(q->owner, q->head, q->tail);
+  pm_heap_t *owner = q->pool->heap;
+  if (q->n == 1) {
+    heap_push_message(owner, (uintptr_t)q->head | HEAP_MSG_SINGLE, q->head);
+  } else {
+    q->head->canary ^= (uintptr_t)q->tail;   /* canary(head) ^ tail */
+    q->tail->canary ^= q->n;                 /* canary(tail) ^ n    */
+    heap_push_message(owner, (uintptr_t)q->head, q->tail);
+  }
   q->head = q->tail = NULL;
   q->n = 0;
 }
 
 /* Double frees through the remote path are caught here, at the free: a
- * block that already carries a canary (freed by its owner, or waiting on a
- * remote stack) is not a live block.  This path writes the block anyway,
- * and the freeing thread has usually just used it, so the load is cheap. */
-void pmi_heap_remote_free(pm_heap_t *owner, pm_block_t *b) {
-  if (pm_unlikely(b->canary == pmi_canary(b) || b->canary == pmi_canary_remote(b)))
-    pmi_fatal("double free of %p", (void *)b);
-  b->canary = pmi_canary_remote(b);
-  if (pmi_heap_tls == &pmi_heap_empty) {
-    heap_push_chain(owner, b, b);
+ * block that already carries its canary (freed by its owner, or waiting in
+ * a chain) is not a live block.  This path writes the block anyway, and the
+ * freeing thread has usually just used it, so the load is cheap. */
+void pmi_heap_remote_free(pm_pool_t *pool, pm_block_t *b) {
+  if (pm_unlikely(b->canary == pmi_canary(b))) pmi_fatal("double free of %p", (void *)b);
+  b->canary = pmi_canary(b);
+  if (pm_unlikely(pmi_heap_tls == &pmi_heap_empty) && pmi_heap_get() == NULL) {
+    heap_push_message(pool->heap, (uintptr_t)b | HEAP_MSG_SINGLE, b);   /* no exit hook: at once */
     return;
   }
   heap_pending_t *q = &heap_pending;
-  if (q->owner != owner) {
+  if (q->pool != pool) {
     pmi_heap_flush_remote();
-    q->owner = owner;
+    q->pool = pool;
   }
   b->next = q->head;
   if (q->head == NULL) q->tail = b;
@@ -169,18 +196,39 @@ void pmi_heap_remote_free(pm_heap_t *owner, pm_block_t *b) {
   if (++q->n >= PM_REMOTE_BATCH) pmi_heap_flush_remote();
 }
 
-/* A block that arrives without its remote canary was also freed locally
- * while it waited (a double free across threads): caught before it is
- * pushed a second time, which would corrupt the pool's count. */
+/* A message whose borrowed words do not make sense was written after it
+ * was freed (or the same block was freed twice while in flight). */
+PM_NOINLINE PM_COLD PM_NORETURN static void heap_bad_message(const void *head) {
+  pmi_fatal("corrupted remote-free chain at %p (a double free, or a write after free)", head);
+}
+
+/* Every word a message borrowed is checked before it is followed, so a
+ * chain broken by a write after free or a double free ends in a diagnostic,
+ * not in a wild read. */
 void pmi_heap_drain_remote(pm_heap_t *h) {
-  pm_block_t *b = pm_atomic_exchange_acquire(&h->remote, NULL);
-  while (b != NULL) {
-    if (pm_unlikely(b->canary != pmi_canary_remote(b))) pmi_fatal("double free of %p", (void *)b);
-    pm_block_t *next = b->next;
-    pm_pool_t *pool = pmi_arena_pool_of(b);
-    pm_assert(pool->heap == h && pmi_pool_is_block(pool, b));
-    pmi_pool_push_local(h, pool, b);
-    b = next;
+  uintptr_t entry = pm_atomic_exchange_acquire(&h->remote, 0);
+  while (entry != 0) {
+    pm_block_t *head = (pm_block_t *)(entry & ~HEAP_MSG_SINGLE), *tail = head;
+    if (pm_unlikely(pmi_pagemap_entry(head) != PM_CHUNK_ARENA)) heap_bad_message(head);
+    pm_pool_t *pool = pmi_arena_pool_of(head);
+    if (pm_unlikely(pool->heap != h || !pmi_pool_is_block(pool, head))) heap_bad_message(head);
+    uintptr_t n = 1, head_canary = pmi_canary(head);
+    if (entry & HEAP_MSG_SINGLE) {
+      /* Handed out again while its remote free was in flight: freed twice. */
+      if (pm_unlikely(head->canary != head_canary)) pmi_fatal("double free of %p", (void *)head);
+      entry = (uintptr_t)head->next;
+    } else {
+      tail = (pm_block_t *)(head->canary ^ head_canary);
+      if (pm_unlikely((uint64_t)((char *)tail - pool->start) >= pool->carved || !pmi_pool_is_block(pool, tail)))
+        heap_bad_message(head);
+      uintptr_t tail_canary = pmi_canary(tail);
+      n = tail->canary ^ tail_canary;
+      if (pm_unlikely(n < 2 || n > pool->nused)) heap_bad_message(head);
+      entry = (uintptr_t)tail->next;
+      head->canary = head_canary;
+      tail->canary = tail_canary;
+    }
+    pmi_pool_splice_local(h, pool, head, tail, (uint32_t)n);
   }
 }
 
@@ -190,7 +238,7 @@ void *pmi_heap_malloc_slow(pm_heap_t *h, unsigned cls) {
     if (!pmi_heap_reclaim() || (h = pmi_heap_get()) == NULL) goto enomem;
   }
   if (pm_unlikely(++h->tick % PM_HOUSEKEEP_EVERY == 0)) pmi_heap_housekeep(h);
-  if (pm_atomic_load_relaxed(&h->remote) != NULL) pmi_heap_drain_remote(h);
+  if (pm_atomic_load_relaxed(&h->remote) != 0) pmi_heap_drain_remote(h);
   void *p = pmi_pool_malloc_refill(h, cls);
   if (pm_likely(p != NULL)) return p;
   if (pmi_heap_reclaim() && (p = pmi_pool_malloc_refill(h, cls)) != NULL) return p;   /* issue 7 §5 */
@@ -239,7 +287,9 @@ void pmi_heap_housekeep(pm_heap_t *h) {
   pm_assert(h == pmi_heap_tls && h->state == PM_HEAP_ACTIVE);
   pm_assert_expensive(pmi_heap_is_valid(h));
   pmi_heap_flush_remote();
-  uint64_t now = pmi_prim_now_ns();
+  uint64_t now = pmi_prim_now_ns(), delay = (uint64_t)pmi_option(PM_OPTION_DECAY_MS) * 1000000u;
+  h->now_ns = now;
+  pmi_pool_release_old_empty(h, now > delay ? now - delay : 1);
   pmi_arena_decay(now, false);
   pmi_large_decay(now, false);
   heap_collect_one_abandoned(false);

@@ -173,9 +173,6 @@ PM_INLINE uintptr_t pmi_canary(const void *b) {
   uint64_t x = (uint64_t)(uintptr_t)b * pmi_keys.mul0;
   return (uintptr_t)(((x << 32) | (x >> 32)) * pmi_keys.mul1);
 }
-/* The canary of a block waiting on a remote-free stack: the owner's drain
- * tells it from a block that was also freed locally (a double free). */
-PM_INLINE uintptr_t pmi_canary_remote(const void *b) { return pmi_canary(b) ^ 1; }
 /* The pool part of malloc's refill for class cls in heap h: a block
  * (canary cleared), or NULL when no arena could be mapped. */
 PM_INTERNAL void *pmi_pool_malloc_refill(pm_heap_t *h, unsigned cls);
@@ -195,6 +192,13 @@ PM_INLINE void *pmi_pool_pop(pm_pool_t *pool) {
   pool->nused++;
   return b;
 }
+/* free is empty: local_free becomes the list malloc pops (the refill that
+ * needs no lock and no list walk; malloc's miss path does it inline). */
+PM_INLINE void pmi_pool_take_local(pm_pool_t *pool) {
+  pool->free = pool->local_free;
+  pool->local_free = NULL;
+  pool->free_is_zero = 0;
+}
 /* The one local push (free's fast path, the remote drain, the slow free):
  * by the owner, or by whoever holds an abandoned heap off its list. */
 PM_INLINE void pmi_pool_push_local(pm_heap_t *h, pm_pool_t *pool, pm_block_t *b) {
@@ -203,6 +207,17 @@ PM_INLINE void pmi_pool_push_local(pm_heap_t *h, pm_pool_t *pool, pm_block_t *b)
   pool->local_free = b;
   if (pm_unlikely(--pool->nused == 0 || pool->full)) pmi_pool_free_event(h, pool);
 }
+/* Splices a chain head..tail of n blocks of pool (freed by other threads,
+ * linked through word 0, canaries in place) into local_free (heap.c's drain). */
+PM_INLINE void pmi_pool_splice_local(pm_heap_t *h, pm_pool_t *pool, pm_block_t *head, pm_block_t *tail, uint32_t n) {
+  tail->next = pool->local_free;
+  pool->local_free = head;
+  pool->nused -= n;
+  if (pm_unlikely(pool->nused == 0 || pool->full)) pmi_pool_free_event(h, pool);
+}
+/* Gives back the empty pools h keeps that were empty before before_ns
+ * (heap housekeeping: the decay delay). */
+PM_INTERNAL void pmi_pool_release_old_empty(pm_heap_t *h, uint64_t before_ns);
 /* Gives every empty pool of h back to its arena (trim, thread exit). */
 PM_INTERNAL void pmi_pool_release_empty(pm_heap_t *h);
 PM_INTERNAL bool pmi_pool_is_valid(const pm_pool_t *pool);
@@ -223,8 +238,9 @@ PM_INTERNAL void *pmi_heap_malloc_slow(pm_heap_t *h, unsigned cls);
 /* The OS refused a mapping: release everything cached or empty (as
  * malloc_trim) so that one retry can succeed.  False if nothing went back. */
 PM_INTERNAL bool pmi_heap_reclaim(void);
-/* Hands b to its owner's remote-free stack (lock-free, batched per owner). */
-PM_INTERNAL void pmi_heap_remote_free(pm_heap_t *owner, pm_block_t *b);
+/* Hands b, a block of pool (owned by another heap), to its owner: batched
+ * per pool, pushed lock-free on the owner's remote stack. */
+PM_INTERNAL void pmi_heap_remote_free(pm_pool_t *pool, pm_block_t *b);
 /* Pushes this thread's batch of remote frees now. */
 PM_INTERNAL void pmi_heap_flush_remote(void);
 /* Turns the remote-free stack into local frees. */

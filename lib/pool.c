@@ -10,10 +10,15 @@
  *          pool the malloc fast path pops from.
  *   full   unlinked (full == 1): free == local_free == NULL and every block
  *          is carved.  The first local free into it links it back at the tail.
- *   empty  nused == 0.  Given back to its arena at once (-> blank), unless it
- *          is the only pool of its class in the heap (kept so that a program
- *          that mallocs and frees one block in a loop never touches the
- *          arena lock).
+ *   empty  nused == 0.  Kept by its heap, still linked on its class list,
+ *          on the heap's list of empty pools (oldest first), so that a
+ *          program that frees a batch and allocates it again never touches
+ *          the arena lock nor carves again (issue 8 §2).  Given back to its
+ *          arena (-> blank) when the heap keeps more than PM_HEAP_EMPTY_BYTES
+ *          of empty pools (the oldest first), when it has been empty for the
+ *          decay delay (heap housekeeping), or at trim and thread exit.  A
+ *          kept pool that serves a malloc again is used; it leaves the empty
+ *          list lazily, the next time the list is pruned.
  *
  * Free lists are split as in mimalloc: malloc pops `free`, free pushes
  * `local_free`, and the slow path moves local_free over when free runs dry.
@@ -64,10 +69,6 @@ const pm_pool_t pmi_pool_empty;
  * tail, so they collect more frees before malloc reaches them again instead
  * of bouncing between full and used on every free (obmalloc links them at
  * the front). */
-static bool pool_is_only(const pm_heap_t *h, const pm_pool_t *pool) {
-  return h->pools[pool->cls] == pool && pool->next == NULL;
-}
-
 static void pool_link_head(pm_heap_t *h, pm_pool_t *pool) {
   pm_assert(!pool->in_list && !pool->full);
   pm_pool_t *head = h->pools[pool->cls];
@@ -138,6 +139,8 @@ static void pool_init(pm_pool_t *pool, pm_heap_t *h, unsigned cls, bool zero) {
   pool->nslots = ci->nslots;
   pool->carved_is_zero = zero;
   pool->in_list = 0;
+  pool->empty_next = pool->empty_prev = NULL;
+  pool->in_empty = 0;
   /* Last: another thread that finds this descriptor through a block of the
    * pool (alloc.c) reads the fields above only after it sees heap. */
   pm_atomic_store_release(&pool->heap, h);
@@ -173,9 +176,7 @@ static bool pool_is_carved_out(const pm_pool_t *pool) {
 static bool pool_refill(pm_pool_t *pool) {
   pm_assert(pool->free == NULL);
   if (pool->local_free != NULL) {
-    pool->free = pool->local_free;
-    pool->local_free = NULL;
-    pool->free_is_zero = 0;
+    pmi_pool_take_local(pool);
     return true;
   }
   if (!pool_is_carved_out(pool)) {
@@ -235,9 +236,68 @@ static void pool_check_empty(pm_pool_t *pool) {
               (void *)pool->start, carved_blocks - nblocks);
 }
 
+/* ---- The heap's empty pools ----------------------------------------------- */
+static size_t pool_bytes(const pm_pool_t *pool) { return (size_t)pool->nslots * PM_SLOT_SIZE; }
+
+static void pool_empty_unlink(pm_heap_t *h, pm_pool_t *pool) {
+  pm_assert(pool->in_empty && h->empty_bytes >= pool_bytes(pool));
+  if (pool->empty_prev != NULL) pool->empty_prev->empty_next = pool->empty_next;
+  else h->empty_oldest = pool->empty_next;
+  if (pool->empty_next != NULL) pool->empty_next->empty_prev = pool->empty_prev;
+  else h->empty_newest = pool->empty_prev;
+  pool->empty_next = pool->empty_prev = NULL;
+  pool->in_empty = 0;
+  h->empty_bytes -= pool_bytes(pool);
+}
+
+static void pool_empty_append(pm_heap_t *h, pm_pool_t *pool) {
+  pm_assert(!pool->in_empty);
+  pool->empty_prev = h->empty_newest;
+  pool->empty_next = NULL;
+  if (h->empty_newest != NULL) h->empty_newest->empty_next = pool;
+  else h->empty_oldest = pool;
+  h->empty_newest = pool;
+  pool->in_empty = 1;
+  pool->emptied_ns = h->now_ns;
+  h->empty_bytes += pool_bytes(pool);
+}
+
+static void pool_release(pm_heap_t *h, pm_pool_t *pool);
+
+/* Gives back the oldest kept pools while the heap keeps more than `keep`
+ * bytes or, when before_ns is not 0, pools empty since before before_ns;
+ * pools that serve mallocs again just leave the list. */
+static void pool_empty_prune(pm_heap_t *h, size_t keep, uint64_t before_ns) {
+  pm_pool_t *pool, *next;
+  for (pool = h->empty_oldest; pool != NULL; pool = next) {
+    next = pool->empty_next;
+    if (pool->nused != 0) pool_empty_unlink(h, pool);         /* reused: empty -> used */
+    else if (h->empty_bytes > keep || pool->emptied_ns < before_ns) pool_release(h, pool);
+    else if (before_ns == 0) break;       /* within budget; nothing is too old */
+  }
+}
+
+/* used -> empty: keep it, within the heap's budget.  A pool still on the
+ * list (emptied, reused, emptied again: a malloc/free loop) only has its
+ * time refreshed; the list's order is that of first emptying. */
+static void pool_retire(pm_heap_t *h, pm_pool_t *pool) {
+  if (pm_likely(pool->in_empty)) {
+    pool->emptied_ns = h->now_ns;
+    return;
+  }
+  pool_empty_append(h, pool);
+  if (h->empty_bytes > PM_HEAP_EMPTY_BYTES) pool_empty_prune(h, PM_HEAP_EMPTY_BYTES, 0);
+}
+
+void pmi_pool_release_old_empty(pm_heap_t *h, uint64_t before_ns) {
+  if (h->empty_oldest != NULL) pool_empty_prune(h, PM_HEAP_EMPTY_BYTES, before_ns);
+}
+
+/* ---- Empty -> blank -------------------------------------------------------- */
 static void pool_release(pm_heap_t *h, pm_pool_t *pool) {
   pm_assert(pool->nused == 0 && pool->heap == h);
   pool_check_empty(pool);
+  if (pool->in_empty) pool_empty_unlink(h, pool);
   if (pool->in_list) pool_unlink(h, pool);
   h->npools--;
   pool->free = pool->local_free = NULL;
@@ -251,8 +311,7 @@ void pmi_pool_free_event(pm_heap_t *h, pm_pool_t *pool) {
     pool_link_tail(h, pool);
   }
   pm_assert_expensive(pmi_pool_is_valid(pool));
-  if (pool->nused == 0 && !pool_is_only(h, pool))
-    pool_release(h, pool);               /* used -> empty, back to the arena */
+  if (pool->nused == 0) pool_retire(h, pool);   /* used -> empty (kept) */
 }
 
 void pmi_pool_release_empty(pm_heap_t *h) {
@@ -270,7 +329,7 @@ void pmi_pool_pop_fatal(const pm_pool_t *pool, const pm_block_t *b) {
   if ((uint64_t)((const char *)b - pool->start) >= pool->carved)
     pmi_fatal("corrupted free list in the pool at %p: link to %p, outside the pool (write after free)",
               (void *)pool->start, (const void *)b);
-  if (b->canary == 0 || b->canary == pmi_canary_remote(b)) pmi_fatal("double free of %p", (const void *)b);
+  if (b->canary == 0) pmi_fatal("double free of %p", (const void *)b);
   pmi_fatal("write after free of %p (or a double free): its free-list canary was overwritten", (const void *)b);
 }
 

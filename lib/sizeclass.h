@@ -12,7 +12,7 @@
 
 #include "internal.h"
 
-PM_INLINE unsigned pmi_small_class(size_t size) { return (unsigned)((size + PM_ALIGN - 1) / PM_ALIGN); }
+PM_INLINE size_t pmi_small_class(size_t size) { return (size + PM_ALIGN - 1) / PM_ALIGN; }   /* size_t: no extension on the fast path */
 
 PM_INLINE unsigned pmi_medium_class(size_t size) {
   size_t n = size - 1;

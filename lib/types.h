@@ -89,6 +89,7 @@
 #define PM_HOUSEKEEP_EVERY 64     /* slow-path calls between housekeeping */
 #define PM_LARGE_CACHE_SLOTS 64   /* freed large mappings kept for reuse */
 #define PM_REMOTE_BATCH 32        /* remote frees pushed per CAS          */
+#define PM_HEAP_EMPTY_BYTES ((size_t)2 << 20)   /* empty pools a heap keeps */
 
 #if PM_SMALL_MAX % PM_ALIGN != 0 || PM_CHUNK_SHIFT - PM_SLOT_SHIFT != 6
 #error "the arena free mask is one uint64_t and small classes are 16 bytes apart"
@@ -140,10 +141,14 @@ typedef struct pm_pool_s {
   /* ---- second line: slow-path state ---- */
   struct pm_pool_s *next;       /* heap's class list                      */
   struct pm_pool_s *prev;
+  struct pm_pool_s *empty_next; /* heap's list of kept empty pools        */
+  struct pm_pool_s *empty_prev;
+  uint64_t emptied_ns;          /* when it last became empty (about)      */
   uint8_t nslots;               /* slots spanned (head only)              */
   uint8_t carved_is_zero;       /* [start + carved, end) reads as zero    */
   uint8_t in_list;              /* linked on heap->pools[cls]             */
-  uint8_t pad1_[64 - 2 * 8 - 3];
+  uint8_t in_empty;             /* linked on heap's empty list            */
+  uint8_t pad1_[64 - 5 * 8 - 4];
 } pm_pool_t;
 _Static_assert(sizeof(pm_pool_t) == 128, "pool descriptors are two cache lines");
 _Static_assert(PM_POOL_MAX_SLOTS * PM_SLOT_SIZE <= UINT32_MAX, "pool offsets fit in 32 bits");
@@ -190,12 +195,16 @@ typedef enum { PM_HEAP_ACTIVE = 1, PM_HEAP_ABANDONED = 2, PM_HEAP_UNUSED = 3, PM
  * the heap registry's lock (heap.c). */
 typedef struct pm_heap_s {
   pm_pool_t *pools[PM_NCLASSES];        /* class list heads (fast path)      */
-  pm_block_t *remote;                   /* blocks freed by other threads:    */
-                                        /* CAS push (release), exchange      */
-                                        /* pop (acquire), heap.c             */
+  uintptr_t remote;                     /* messages of blocks freed by other */
+                                        /* threads (heap.c): CAS push        */
+                                        /* (release), exchange pop (acquire) */
   uint32_t tick;                        /* slow-path calls, for housekeeping */
   uint32_t state;                       /* pm_heap_state_t                   */
   size_t npools;                        /* pools owned                       */
+  pm_pool_t *empty_oldest, *empty_newest; /* empty pools kept for reuse (pool.c) */
+  size_t empty_bytes;                   /* their bytes (may include pools     */
+                                        /* reused since: pruned lazily)       */
+  uint64_t now_ns;                      /* the clock at the last housekeeping */
   struct pm_heap_s *all_next;           /* registry of every heap (lock)     */
   struct pm_heap_s *list_next;          /* abandoned or unused list (lock)   */
 } pm_heap_t;

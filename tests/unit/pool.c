@@ -1,11 +1,13 @@
-/* tests/unit/pool.c — the pool life cycle: fill, empty, reuse.
+/* tests/unit/pool.c — the pool life cycle: fill, empty, keep, reuse, release.
  *
  * Fills several pools of one class, checks that every block belongs to a
  * pool of that class (found by masking, no header), that no pool holds more
  * than its capacity and that nused counts the blocks out; empties them,
- * checks the pools went back to their arena and that filling again needs
- * no new memory; and checks that slots freed
- * by one class serve another (an empty pool is reusable for any class).
+ * checks that the heap keeps them (within its budget of empty pools) and
+ * that filling again needs no new memory, and that after the decay delay
+ * they go back to their arena; checks that slots freed by one class serve
+ * another (an empty pool is reusable for any class); and that a heap keeps
+ * no more than PM_HEAP_EMPTY_BYTES of empty pools.
  */
 #include "config.h"
 #include "internal.h"
@@ -54,20 +56,21 @@ static void fill_empty_reuse(unsigned cls) {
   pm_stats_t s1, s2;
   pm_stats_get(&s1);
   for (size_t i = 0; i < n; i++) pm_free(blk[i]);
-  /* Emptied pools went back to their arena (the class may keep one). */
-  size_t owned = 0;
-  for (size_t i = 0; i < n; i++) {
-    pm_pool_t *pool = pmi_arena_pool_of(blk[i]);
-    int first = 1;
-    for (size_t j = 0; j < i && first; j++) first = pmi_arena_pool_of(blk[j]) != pool;
-    owned += first && pool->heap != NULL;
-  }
-  expect_le(owned, 1);
+  /* Emptied pools stay with the heap, within its budget of empty pools. */
+  pm_heap_t *h = pmi_heap_tls;
+  expect_le(h->empty_bytes, PM_HEAP_EMPTY_BYTES);
+  expect_gt(h->empty_bytes, 0);
   for (size_t i = 0; i < n; i++) require_not_null(again[i] = pm_malloc(req));
   pm_stats_get(&s2);
-  expect_le(s2.arena_mapped, s1.arena_mapped);   /* the emptied slots came back */
+  expect_le(s2.arena_mapped, s1.arena_mapped);   /* filling again took no new memory */
   expect_eq(s2.small_allocated, s1.small_allocated);
   for (size_t i = 0; i < n; i++) pm_free(again[i]);
+  /* After the decay delay, housekeeping gives them back to their arena. */
+  pmi_pool_release_old_empty(h, UINT64_MAX);
+  expect_eq(h->empty_bytes, 0);
+  size_t owned = 0;
+  for (size_t i = 0; i < n; i++) owned += pmi_arena_pool_of(blk[i])->heap != NULL;
+  expect_eq(owned, 0);
   free(blk), free(again);
 }
 
@@ -106,6 +109,7 @@ TEST(empty_pool_slots_serve_another_class) {
   size_t slots_a = pmi_class_info[2].nslots;
   size_t slots_used = (n + pmi_class_info[2].capacity - 1) / pmi_class_info[2].capacity * slots_a;
   for (size_t i = 0; i < n; i++) pm_free(blk[i]);
+  pmi_pool_release_old_empty(pmi_heap_tls, UINT64_MAX);   /* as the decay delay would */
   unsigned cls_b = 32;
   size_t per_pool = pmi_class_info[cls_b].capacity, slots_b = pmi_class_info[cls_b].nslots;
   size_t m = slots_used / slots_b * per_pool;
@@ -116,6 +120,31 @@ TEST(empty_pool_slots_serve_another_class) {
   for (size_t i = 0; i < m; i++) pm_free(blk[i]);
   free(blk);
   expect_eq(pm_malloc_trim(0), 1);
+}
+
+/* ---- A heap keeps a bounded amount of empty pools ------------------------- */
+/* Frees twice the budget's worth of 16 KiB pools: the heap keeps at most
+ * PM_HEAP_EMPTY_BYTES of them and gives the rest back to the arena at once. */
+TEST(a_heap_keeps_a_bounded_amount_of_empty_pools) {
+  no_decay();
+  pm_malloc_trim(0);
+  size_t per_pool = pmi_class_info[4].capacity, npools = 2 * PM_HEAP_EMPTY_BYTES / PM_SLOT_SIZE;
+  size_t n = npools * per_pool;
+  void **blk = calloc(n, sizeof *blk);
+  require_not_null(blk);
+  for (size_t i = 0; i < n; i++) require_not_null(blk[i] = pm_malloc(64));
+  pm_stats_t s1, s2;
+  pm_stats_get(&s1);
+  for (size_t i = 0; i < n; i++) pm_free(blk[i]);
+  pm_stats_get(&s2);
+  pm_heap_t *h = pmi_heap_tls;
+  expect_le(h->empty_bytes, PM_HEAP_EMPTY_BYTES);
+  expect_ge(h->empty_bytes, PM_HEAP_EMPTY_BYTES - PM_SLOT_SIZE);
+  /* pool_in_use counts the pools heaps own: the kept ones and no more. */
+  expect_le(s2.pool_in_use, s1.pool_in_use - (npools * PM_SLOT_SIZE - PM_HEAP_EMPTY_BYTES));
+  free(blk);
+  expect_eq(pm_malloc_trim(0), 1);
+  expect_eq(h->empty_bytes, 0);
 }
 
 /* ---- The block-start test --------------------------------------------------- */
