@@ -58,15 +58,8 @@ static void arena_unlink_bucket(pm_arena_t *a) {
   a->next = a->prev = NULL;
 }
 
-/* Length of the longest run of set bits. */
-static unsigned arena_longest_run(uint64_t mask) {
-  unsigned n = 0;
-  for (; mask != 0; n++) mask &= mask << 1;
-  return n;
-}
-
 static void arena_link_bucket(pm_arena_t *a) {
-  a->bucket = arena_longest_run(a->free_mask);
+  a->bucket = pm_longest_run64(a->free_mask);
   a->prev = NULL;
   a->next = arenas.bucket[a->bucket];
   if (a->next != NULL) a->next->prev = a;
@@ -77,7 +70,7 @@ static void arena_set_free_mask_locked(pm_arena_t *a, uint64_t free_mask) {
   pm_assert((free_mask & ((uint64_t)1 << 0)) == 0);   /* slot 0 is the header, never free */
   arena_unlink_bucket(a);
   a->free_mask = free_mask;
-  a->nfree = (uint32_t)__builtin_popcountll(free_mask);
+  a->nfree = pm_popcount64(free_mask);
   arena_link_bucket(a);
 }
 
@@ -235,7 +228,7 @@ PM_NO_TSAN void pmi_arena_stats(pm_stats_t *out) {
   out->arena_mapped = arenas.narenas * PM_CHUNK_SIZE;
   out->arena_resident = 0;
   for (pm_arena_t *a = arenas.all; a != NULL; a = a->all_next) {
-    size_t clean = (size_t)__builtin_popcountll(a->free_mask & ~a->dirty_mask);
+    size_t clean = pm_popcount64(a->free_mask & ~a->dirty_mask);
     out->arena_resident += PM_CHUNK_SIZE - clean * PM_SLOT_SIZE;
     for (unsigned s = PM_ARENA_FIRST_SLOT; s < PM_ARENA_SLOTS; s++) {
       const pm_pool_t *pool = &a->pools[s];
@@ -255,8 +248,8 @@ void pmi_arena_fork_child(void) { PM_LOCK_RESET(&arenas.lock); }
 
 bool pmi_arena_is_valid(const pm_arena_t *a) {
   return a->magic == PM_ARENA_MAGIC && (a->free_mask & 1) == 0 &&
-         a->nfree == (uint32_t)__builtin_popcountll(a->free_mask) &&
+         a->nfree == pm_popcount64(a->free_mask) &&
          (a->dirty_mask & ~a->free_mask) == 0 && (a->zero_mask & ~a->free_mask) == 0 &&
          (a->dirty_mask & a->zero_mask) == 0 && (a->dirty_old_mask & ~a->dirty_mask) == 0 &&
-         a->bucket == arena_longest_run(a->free_mask);
+         a->bucket == pm_longest_run64(a->free_mask);
 }

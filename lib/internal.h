@@ -38,6 +38,34 @@
 PM_INLINE bool pm_is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
 PM_INLINE size_t pm_align_up(size_t x, size_t a) { return (x + a - 1) & ~(a - 1); }
 PM_INLINE unsigned pm_log2(size_t x) { return 63u - (unsigned)__builtin_clzll(x); }
+/* Set bits, without the libgcc call __builtin_popcountll becomes on CPUs
+ * without POPCNT (issue 8 §2): the SWAR sum, a dozen instructions. */
+PM_INLINE unsigned pm_popcount64(uint64_t x) {
+  x = x - ((x >> 1) & 0x5555555555555555ull);
+  x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+  x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+  return (unsigned)((x * 0x0101010101010101ull) >> 56);
+}
+/* Length of the longest run of set bits, in six steps instead of one per
+ * bit: runs[k] has bit i set when bits i..i+2^k-1 all are; the run found so
+ * far (bit i set when bits i..i+len-1 are) grows by 32, 16, ..., 1 where it
+ * can (arena.c buckets arenas by it). */
+PM_INLINE unsigned pm_longest_run64(uint64_t mask) {
+  if (mask == 0) return 0;
+  uint64_t runs[6];
+  runs[0] = mask;
+  for (unsigned k = 1; k < 6; k++) runs[k] = runs[k - 1] & (runs[k - 1] >> (1u << (k - 1)));
+  uint64_t found = mask;
+  unsigned len = 1;
+  for (int k = 5; k >= 0; k--) {
+    uint64_t longer = found & (runs[k] >> len);
+    if (longer != 0) {
+      found = longer;
+      len += 1u << k;
+    }
+  }
+  return len;
+}
 
 /* ---- Locks --------------------------------------------------------------- */
 /* The three allocator locks (arena.c, large.c, heap.c) are glibc adaptive

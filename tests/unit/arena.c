@@ -155,3 +155,25 @@ TEST(medium_churn_needs_no_syscall_per_call) {
   expect_le(maps, 64);   /* pools of up to 32 classes x 512 KiB: a few arenas, once */
   expect_le(purges, OPS / 100);
 }
+
+/* ---- Bit helpers the arena relies on -------------------------------------- */
+static unsigned naive_longest_run(uint64_t m) {
+  unsigned n = 0;
+  for (; m != 0; n++) m &= m << 1;
+  return n;
+}
+
+TEST(popcount_and_longest_run_agree_with_naive_loops) {
+  uint64_t x = 88172645463325252ull, wrong = 0;
+  for (long i = 0; i < 2000000; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    uint64_t masks[4] = {x & (x >> (i % 7)), ~(x & (x << 1)), x | (x >> 1) | (x >> 2), ~0ull << (i % 64)};
+    for (int k = 0; k < 4; k++) {
+      wrong += pm_longest_run64(masks[k]) != naive_longest_run(masks[k]);
+      wrong += pm_popcount64(masks[k]) != (unsigned)__builtin_popcountll(masks[k]);
+    }
+  }
+  expect_eq(wrong, 0);
+  expect_eq(pm_longest_run64(0), 0);
+  expect_eq(pm_longest_run64(~0ull), 64);
+}
