@@ -118,6 +118,14 @@ PM_NOINLINE static void alloc_free_arena_slow(void *p, pm_pool_t *pool) {
   pmi_pool_push_local(h, pool, p);
 }
 
+/* Frees p, a block of pool that the caller has just checked (realloc). */
+static void alloc_free_checked(void *p, pm_pool_t *pool) {
+  if (PM_DEBUG > 0) alloc_debug_fill(p, pool->block_size, PM_FILL_FREE, sizeof(pm_block_t));
+  pm_heap_t *h = pmi_heap_tls;
+  if (pool->heap != h) pmi_heap_remote_free(pool, p);
+  else pmi_pool_push_local(h, pool, p);
+}
+
 /* p is not a carved block start of its slot's pool (or the pool is blank). */
 PM_NOINLINE PM_COLD PM_NORETURN static void alloc_free_invalid(const void *p, const pm_pool_t *pool) {
   alloc_invalid("free", p, pm_atomic_load_relaxed(&pool->heap) == NULL ? PM_CHUNK_FOREIGN : PM_CHUNK_ARENA);
@@ -160,17 +168,41 @@ size_t pmi_usable_size(const void *p) {
 }
 
 /* ---- calloc -------------------------------------------------------------- */
+/* Zeroes a small block in 16-byte steps (a call to memset costs more than
+ * the stores up to a few cache lines). */
+PM_INLINE void alloc_zero_small(void *p, size_t size) {
+  uint64_t *w = p, *end = (uint64_t *)((char *)p + pm_align_up(size, 16));
+  do {
+    w[0] = 0;
+    w[1] = 0;
+  } while ((w += 2) < end);
+}
+
+PM_NOINLINE static void *alloc_calloc_slow(size_t total) {
+  if (total > PM_MEDIUM_MAX) return alloc_large(total, PM_ALIGN, true);
+  pm_block_t *b = pmi_malloc(total);
+  if (b == NULL) return NULL;
+  if (PM_DEBUG == 0 && pmi_arena_pool_of(b)->free_is_zero) b->next = NULL;   /* fresh: only the link */
+  else memset(b, 0, total);
+  return b;
+}
+
+/* The small fast path pops from the pool it already holds, so it knows
+ * whether the block is fresh (only its link to clear: the pop cleared the
+ * canary) without finding the pool again (issue 8 §3). */
 void *pmi_calloc(size_t count, size_t size) {
   size_t total;
   if (pm_unlikely(__builtin_mul_overflow(count, size, &total))) {
     errno = ENOMEM;
     return NULL;
   }
-  if (total > PM_MEDIUM_MAX) return alloc_large(total, PM_ALIGN, true);
-  pm_block_t *b = pmi_malloc(total);
-  if (b == NULL) return NULL;
-  if (PM_DEBUG == 0 && pmi_arena_pool_of(b)->free_is_zero) b->next = NULL;   /* fresh: only the link */
-  else memset(b, 0, total);
+  if (PM_DEBUG > 0 || total > PM_SMALL_MAX) return alloc_calloc_slow(total);
+  pm_pool_t *pool = pmi_heap_tls->pools[pmi_small_class(total)];
+  if (pm_unlikely(pool->free == NULL)) return alloc_calloc_slow(total);
+  bool fresh = pool->free_is_zero;
+  pm_block_t *b = pmi_pool_pop(pool);
+  if (fresh) b->next = NULL;
+  else alloc_zero_small(b, total);
   return b;
 }
 
@@ -209,11 +241,15 @@ void *pmi_realloc(void *p, size_t size) {
     pmi_free(p);
     return NULL;
   }
-  unsigned kind = pmi_pagemap_kind(p);
-  if (pm_unlikely(kind != PM_CHUNK_ARENA)) return alloc_realloc_other(p, size, kind);
-  size_t block_size = alloc_checked_pool(p, "realloc")->block_size;
+  if (pm_unlikely(pmi_pagemap_entry(p) != PM_CHUNK_ARENA)) return alloc_realloc_other(p, size, pmi_pagemap_kind(p));
+  pm_pool_t *pool = alloc_checked_pool(p, "realloc");
+  size_t block_size = pool->block_size;
   if (size <= block_size && (size >= block_size / 2 || block_size <= 64)) return p;   /* in place */
-  return alloc_move(p, block_size, size);
+  void *q = pmi_malloc(size);
+  if (q == NULL) return NULL;
+  memcpy(q, p, block_size < size ? block_size : size);
+  alloc_free_checked(p, pool);           /* the checks above stand: no second lookup */
+  return q;
 }
 
 static void *pmi_reallocarray(void *p, size_t count, size_t size) {

@@ -88,6 +88,9 @@ static pm_arena_t *arena_create_locked(void) {
   a->zero_mask = ARENA_ALL_SLOTS;
   a->nfree = ARENA_USABLE_SLOTS;
   pm_assert(a->dirty_mask == 0 && a->dirty_old_mask == 0);   /* fresh: the kernel zeroed it */
+  /* Blank descriptors (types.h): no owner, each slot its own head, so that
+   * a pointer into a slot no pool ever used reaches a descriptor that says so. */
+  for (unsigned s = 0; s < PM_ARENA_SLOTS; s++) a->pools[s].head = &a->pools[s];
   arena_link_bucket(a);
   a->all_next = arenas.all;
   if (arenas.all != NULL) arenas.all->all_prev = a;
@@ -232,7 +235,7 @@ PM_NO_TSAN void pmi_arena_stats(pm_stats_t *out) {
     out->arena_resident += PM_CHUNK_SIZE - clean * PM_SLOT_SIZE;
     for (unsigned s = PM_ARENA_FIRST_SLOT; s < PM_ARENA_SLOTS; s++) {
       const pm_pool_t *pool = &a->pools[s];
-      if (pool->head_offset != 0 || ((a->free_mask >> s) & 1)) continue;
+      if (pool->head != pool || ((a->free_mask >> s) & 1)) continue;
       uint32_t nused = pool->nused;   /* racy by design: see arena_stats_racy */
       out->pool_in_use += (size_t)pool->nslots * PM_SLOT_SIZE;
       out->small_allocated += (size_t)nused * pool->block_size;

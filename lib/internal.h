@@ -123,12 +123,11 @@ PM_INTERNAL extern uint8_t *pmi_pagemap_root[PM_PAGEMAP_ROOT_SIZE];
 /* The raw entry of the chunk holding p (kind | extent units << 2): two
  * dependent loads, no lock.  An arena's entry is exactly PM_CHUNK_ARENA. */
 PM_INLINE unsigned pmi_pagemap_entry(const void *p) {
-  uintptr_t a = (uintptr_t)p;
-  if (pm_unlikely(a >> PM_VA_BITS != 0)) return PM_CHUNK_FOREIGN;
-  const uint8_t *leaf =
-      pm_atomic_load_relaxed(&pmi_pagemap_root[a >> (PM_CHUNK_SHIFT + PM_PAGEMAP_LEAF_SHIFT)]);
+  uintptr_t root = (uintptr_t)p >> (PM_CHUNK_SHIFT + PM_PAGEMAP_LEAF_SHIFT);
+  if (pm_unlikely(root >= PM_PAGEMAP_ROOT_SIZE)) return PM_CHUNK_FOREIGN;   /* above user space */
+  const uint8_t *leaf = pm_atomic_load_relaxed(&pmi_pagemap_root[root]);
   if (pm_unlikely(leaf == NULL)) return PM_CHUNK_FOREIGN;
-  return pm_atomic_load_relaxed(&leaf[(a >> PM_CHUNK_SHIFT) & PM_PAGEMAP_LEAF_MASK]);
+  return pm_atomic_load_relaxed(&leaf[((uintptr_t)p >> PM_CHUNK_SHIFT) & PM_PAGEMAP_LEAF_MASK]);
 }
 /* The kind of the memory at p, exact to PM_PAGEMAP_EXTENT_UNIT: a pointer
  * past the end of a large mapping that ends inside its chunk is foreign. */
@@ -154,8 +153,7 @@ PM_INLINE pm_arena_t *pmi_arena_of(const void *p) {
 /* The pool descriptor of the slot holding p (p must be in an arena). */
 PM_INLINE pm_pool_t *pmi_arena_pool_of(const void *p) {
   pm_arena_t *a = pmi_arena_of(p);
-  pm_pool_t *pool = &a->pools[((uintptr_t)p & PM_CHUNK_MASK) >> PM_SLOT_SHIFT];
-  return pool - pool->head_offset;
+  return a->pools[((uintptr_t)p & PM_CHUNK_MASK) >> PM_SLOT_SHIFT].head;
 }
 /* A run of nslots blank slots starting on a multiple of align_slots: the
  * head descriptor (heap == NULL), for pool.c to initialise; *zero tells

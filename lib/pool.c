@@ -3,8 +3,9 @@
  * A pool belongs to one heap and serves one size class.  Its states, as in
  * obmalloc's usedpools comment:
  *
- *   blank  its slots belong to no pool (heap == NULL); arena.c hands out
- *          blank slots and pool_init makes them a pool.
+ *   blank  its slots belong to no pool (heap == NULL, each slot's descriptor
+ *          its own head); arena.c hands out blank slots and pool_init makes
+ *          them a pool (every slot's head -> the first slot's descriptor).
  *   used   linked on heap->pools[cls]; it has blocks on free or local_free,
  *          or never-carved room past start + carved.  The list head is the
  *          pool the malloc fast path pops from.
@@ -123,7 +124,7 @@ static void pool_init(pm_pool_t *pool, pm_heap_t *h, unsigned cls, bool zero) {
   pm_arena_t *a = pmi_arena_of(pool);
   unsigned slot = (unsigned)(pool - a->pools);
   pm_assert(pool->heap == NULL && slot >= PM_ARENA_FIRST_SLOT && slot + ci->nslots <= PM_ARENA_SLOTS);
-  for (unsigned i = 1; i < ci->nslots; i++) a->pools[slot + i].head_offset = (uint8_t)i;
+  for (unsigned i = 0; i < ci->nslots; i++) a->pools[slot + i].head = pool;
   pool->free = pool->local_free = NULL;
   pool->start = (char *)a + (size_t)slot * PM_SLOT_SIZE;
   pool->recip = ci->recip;
@@ -134,7 +135,6 @@ static void pool_init(pm_pool_t *pool, pm_heap_t *h, unsigned cls, bool zero) {
   pool->full = 0;
   pool->free_is_zero = 0;
   pool->cls = (uint8_t)cls;
-  pool->head_offset = 0;
   pool->next = pool->prev = NULL;
   pool->nslots = ci->nslots;
   pool->carved_is_zero = zero;
@@ -302,6 +302,7 @@ static void pool_release(pm_heap_t *h, pm_pool_t *pool) {
   h->npools--;
   pool->free = pool->local_free = NULL;
   pm_atomic_store_relaxed(&pool->heap, NULL);   /* used -> blank */
+  for (unsigned i = 1; i < pool->nslots; i++) pool[i].head = &pool[i];
   pmi_arena_pool_free(pool, pool->nslots);
 }
 
@@ -385,7 +386,7 @@ bool pmi_pool_is_valid(const pm_pool_t *pool) {
   pool_list_check_loop(pool, pool->local_free);
   size_t nfree = pool_list_length(pool, pool->free), nlocal = pool_list_length(pool, pool->local_free);
   size_t carved_blocks = pool->carved / pool->block_size;
-  return pool->heap != NULL && pool->head_offset == 0 && pool->carved % pool->block_size == 0 &&
+  return pool->heap != NULL && pool->head == pool && pool->carved % pool->block_size == 0 &&
          carved_blocks <= pool->capacity && nfree != SIZE_MAX && nlocal != SIZE_MAX &&
          pool->nused + nfree + nlocal <= carved_blocks &&
          (!pool->full || (nfree == 0 && nlocal == 0 && pool_is_carved_out(pool) && !pool->in_list));

@@ -129,16 +129,19 @@ typedef struct pm_pool_s {
   struct pm_heap_s *heap;       /* owner; NULL while free in the arena    */
   char *start;                  /* first block                            */
   uint64_t recip;               /* ceil(2^40 / block_size)                */
+  struct pm_pool_s *head;       /* the descriptor of the pool this slot   */
+                                /* belongs to (itself in a head); a slot  */
+                                /* past a pool's end may point to a stale */
+                                /* or another pool: is_block rejects it   */
   uint32_t nused;               /* blocks out and not locally freed       */
   uint32_t block_size;          /* bytes per block                        */
   uint32_t carved;              /* bytes from start ever put on a list    */
-  uint32_t capacity;            /* blocks in the pool                     */
   uint8_t full;                 /* unlinked: nothing left to hand out     */
   uint8_t free_is_zero;         /* blocks on `free` are zero past word 1  */
   uint8_t cls;                  /* size class                             */
-  uint8_t head_offset;          /* descriptors back to the pool head      */
-  uint8_t pad0_[4];
+  uint8_t pad0_[1];
   /* ---- second line: slow-path state ---- */
+  uint32_t capacity;            /* blocks in the pool                     */
   struct pm_pool_s *next;       /* heap's class list                      */
   struct pm_pool_s *prev;
   struct pm_pool_s *empty_next; /* heap's list of kept empty pools        */
@@ -148,7 +151,7 @@ typedef struct pm_pool_s {
   uint8_t carved_is_zero;       /* [start + carved, end) reads as zero    */
   uint8_t in_list;              /* linked on heap->pools[cls]             */
   uint8_t in_empty;             /* linked on heap's empty list            */
-  uint8_t pad1_[64 - 5 * 8 - 4];
+  uint8_t pad1_[64 - 4 - 4 - 5 * 8 - 4];
 } pm_pool_t;
 _Static_assert(sizeof(pm_pool_t) == 128, "pool descriptors are two cache lines");
 _Static_assert(PM_POOL_MAX_SLOTS * PM_SLOT_SIZE <= UINT32_MAX, "pool offsets fit in 32 bits");
