@@ -19,12 +19,19 @@
 #                       the build tree; proves the harness works, judges nothing
 #   make bench-smoke    bench-quick, then checks that every report file exists
 #                       and names every installed allocator (for CI)
+#   make bench-icount   instructions per fast-path operation under callgrind,
+#                       poolmalloc and the installed peers (tools/bench-icount;
+#                       deterministic); BENCH_ICOUNT_FLAGS=--smoke in CI
 # BENCH_FLAGS passes options through, e.g. make bench BENCH_FLAGS='--only micro'.
 
 PM_BENCH_PROGS = bench/pm-bench-exec \
 	bench/programs/larson bench/programs/xmalloc bench/programs/falseshare \
-	bench/programs/mstress bench/programs/textbuild
+	bench/programs/mstress bench/programs/textbuild bench/icount/ops
 noinst_PROGRAMS += $(PM_BENCH_PROGS)
+bench_icount_ops_SOURCES = bench/icount/ops.c
+bench_icount_ops_CFLAGS = $(AM_CFLAGS) -fno-builtin
+bench_icount_ops_LDADD = -lpthread
+EXTRA_DIST += tools/bench-icount
 bench_pm_bench_exec_SOURCES = bench/runner.c
 bench_programs_larson_SOURCES = bench/programs/larson.c bench/programs/prog.h
 bench_programs_larson_LDADD = -lpthread
@@ -60,7 +67,7 @@ EXTRA_DIST += \
 
 PM_BENCH_RUN = $(top_srcdir)/tools/bench --build '$(abs_top_builddir)' --src '$(abs_top_srcdir)'
 
-.PHONY: bench bench-quick bench-smoke bench-programs clean-local-bench
+.PHONY: bench bench-quick bench-smoke bench-icount bench-programs clean-local-bench
 bench-programs: $(PM_BENCH_PROGS) $(PM_MICROBENCH) lib/libpoolmalloc.la
 
 bench: bench-programs
@@ -71,6 +78,9 @@ bench-quick: bench-programs
 
 bench-smoke: bench-programs
 	$(top_srcdir)/tools/bench-smoke --build '$(abs_top_builddir)' --src '$(abs_top_srcdir)'
+
+bench-icount: bench-programs
+	PM_BENCH_BUILD='$(abs_top_builddir)' $(top_srcdir)/tools/bench-icount $(BENCH_ICOUNT_FLAGS)
 
 # Benchmark output in the build tree (published results live in the source
 # tree and are never cleaned).  Other fragments may add their own
