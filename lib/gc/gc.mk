@@ -5,8 +5,12 @@ if PM_GC
 PM_GC_SOURCES = \
 	lib/gc/gc_internal.h \
 	lib/gc/object.c \
+	lib/gc/dealloc.c \
 	lib/gc/collect.c \
 	lib/gc/weakref.c \
+	lib/gc/finalize.c \
+	lib/gc/weakmap.c \
+	lib/gc/introspect.c \
 	lib/gc/control.c
 nobase_include_HEADERS += include/poolmalloc/gc.h
 else

@@ -272,13 +272,15 @@ TEST(stats_count_collections_and_collected) {
   expect_eq(s1[0].collections, s0[0].collections);
 }
 
-/* clear() that does not drop the reference: the object survives and is
- * counted as uncollectable, and nothing is freed behind its back. */
+/* clear() that does not drop the reference: the object survives the
+ * collection, unreachable.  That is CPython's "uncollectable" (issue 13,
+ * item 5): counted, and moved to the garbage list, which holds a reference
+ * to it, so later collections do not examine it again. */
 static void stubborn_clear(void *self) { (void)self; }
 static pm_type_t stubborn_type = {.name = "stubborn", .basicsize = sizeof(gcnode_t),
                                   .traverse = gcn_traverse, .clear = stubborn_clear};
 
-TEST(objects_surviving_clear_are_uncollectable) {
+TEST(objects_surviving_clear_are_uncollectable_and_go_to_garbage) {
   fresh();
   gcnode_t *s = pm_obj_new(&stubborn_type);
   gcn_link(s, 0, s);
@@ -288,10 +290,52 @@ TEST(objects_surviving_clear_are_uncollectable) {
   expect_eq(pm_gc_collect(2), 1);
   pm_gc_get_stats(st1);
   expect_eq(st1[2].uncollectable, st0[2].uncollectable + 1);
+  void *g[4];
+  expect_eq(pm_gc_get_garbage(g, 4), 1);
+  expect_true(g[0] == s);
+  expect_eq(pm_obj_refcnt(s), 2);       /* its own, and the list's */
+  expect_eq(pm_gc_collect(2), 0);       /* not examined again */
+  expect_eq(pm_gc_garbage_remove(s), 0);
+  expect_eq(pm_gc_garbage_remove(s), -1);
+  expect_eq(pm_gc_get_garbage(g, 4), 0);
   expect_true(pm_obj_is_tracked(s));
   expect_eq(pm_obj_refcnt(s), 1);
   s->ref[0] = NULL;             /* break it by hand */
   pm_decref(s);
+}
+
+/* A clear() that stores its object in a live one: alive after the
+ * collection for a reason, so not uncollectable (CPython: "it may die
+ * later"), and back in an older generation. */
+static void *adopter_slot;
+static void adopting_clear(void *self) {
+  gcnode_t *n = self;
+  if (adopter_slot == NULL) { pm_incref(n); adopter_slot = n; }
+  for (int i = 0; i < GCNODE_MAX; i++) PM_CLEAR(n->ref[i]);
+}
+static pm_type_t adopting_type = {.name = "adopting", .basicsize = sizeof(gcnode_t),
+                                  .traverse = gcn_traverse, .clear = adopting_clear};
+
+TEST(objects_resurrected_by_clear_are_not_uncollectable) {
+  fresh();
+  adopter_slot = NULL;
+  gcnode_t *s = pm_obj_new(&adopting_type);
+  gcn_link(s, 0, s);
+  pm_decref(s);
+  pm_gc_stats_t st0[3], st1[3];
+  pm_gc_get_stats(st0);
+  size_t old0 = pm_gc_gen_size(2);
+  expect_eq(pm_gc_collect(2), 1);
+  pm_gc_get_stats(st1);
+  expect_eq(st1[2].uncollectable, st0[2].uncollectable);
+  expect_eq(pm_gc_get_garbage(NULL, 0), 0);
+  expect_true(adopter_slot == s);
+  expect_true(pm_obj_is_tracked(s));
+  expect_eq(pm_gc_gen_size(2), old0 + 1);
+  void *keep = adopter_slot;
+  pm_decref(keep);              /* no references left: freed by refcount */
+  expect_eq(pm_gc_gen_size(2), old0);
+  adopter_slot = NULL;
 }
 
 TEST(referrers_and_referents) {
