@@ -12,6 +12,9 @@
 #   wrthreads weak references whose referent dies in another thread (bug 3)
 #   semantics CPython's meaning of uncollectable, collect's count, untrack
 #             from finalizers, callback order, the quarantine (items 5-10)
+#   weakref   getweakrefs, shared weakrefs, weakref.finalize, weak containers
+#   introspect referrers/referents of many, DEBUG_* lines, duration and
+#             candidates, the objgraph DOT dumps and type counts
 #   tsan      a -fsanitize=thread client of the inline refcount (item 9),
 #             run by tests/gc/tsan.sh
 #   cxx       the public header from C++, linked to the shipped library
@@ -21,7 +24,8 @@ if PM_GC
 PM_GC_TESTS = tests/gc/test_refcount tests/gc/test_collect \
 	tests/gc/test_finalize tests/gc/test_random tests/gc/test_misuse \
 	tests/gc/test_threads tests/gc/test_cxx tests/gc/test_fork \
-	tests/gc/test_deep tests/gc/test_wrthreads tests/gc/test_semantics
+	tests/gc/test_deep tests/gc/test_wrthreads tests/gc/test_semantics \
+	tests/gc/test_weakref tests/gc/test_introspect
 check_PROGRAMS += $(PM_GC_TESTS) tests/gc/test_tsan
 TESTS += $(PM_GC_TESTS) tests/gc/example.sh tests/gc/tsan.sh
 EXTRA_DIST += tests/gc/gcnode.h tests/gc/example.sh tests/gc/tsan.sh
@@ -46,6 +50,10 @@ tests_gc_test_wrthreads_SOURCES = tests/gc/test_wrthreads.c tests/gc/gcnode.h
 tests_gc_test_wrthreads_LDADD = $(PM_GC_TEST_LIBS)
 tests_gc_test_semantics_SOURCES = tests/gc/test_semantics.c tests/gc/gcnode.h
 tests_gc_test_semantics_LDADD = $(PM_GC_TEST_LIBS)
+tests_gc_test_weakref_SOURCES = tests/gc/test_weakref.c tests/gc/gcnode.h
+tests_gc_test_weakref_LDADD = $(PM_GC_TEST_LIBS)
+tests_gc_test_introspect_SOURCES = tests/gc/test_introspect.c tests/gc/gcnode.h
+tests_gc_test_introspect_LDADD = $(PM_GC_TEST_LIBS)
 # Only this program is instrumented; the library it links is not.
 tests_gc_test_tsan_SOURCES = tests/gc/test_tsan.c
 tests_gc_test_tsan_CFLAGS = $(AM_CFLAGS) -fsanitize=thread -g -O1

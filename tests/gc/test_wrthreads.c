@@ -128,3 +128,31 @@ TEST(weakref_get_races_with_death_in_another_thread) {
   expect_eq(missed, ROUNDS);
   expect_eq(pm_gc_live_objects(), live0);
 }
+
+/* weakref.finalize of an atomic referent: the referent dies in the killer
+ * thread while this thread calls the finalizer; it runs exactly once. */
+static _Atomic int fin_runs;
+static void count_fin(void *obj, void *data) { atomic_fetch_add(&fin_runs, 1); }
+
+TEST(finalizer_runs_exactly_once_when_death_races_a_call) {
+  size_t live0 = pm_gc_live_objects();
+  atomic_store(&killer_stop, 0);
+  pthread_t t;
+  require_eq(pthread_create(&t, NULL, killer, NULL), 0);
+  int bad = 0;
+  for (int round = 0; round < ROUNDS; round++) {
+    void *r = pm_obj_new(&atomic_type);
+    void *f = pm_finalize_new(r, count_fin, NULL, NULL);
+    atomic_store(&fin_runs, 0);
+    atomic_store(&kill_done, 0);
+    atomic_store(&to_kill, r);
+    int called = pm_finalize_call(f);
+    while (!atomic_load(&kill_done)) {}
+    bad += atomic_load(&fin_runs) != 1 || called < 0;
+    pm_decref(f);
+  }
+  atomic_store(&killer_stop, 1);
+  pthread_join(t, NULL);
+  expect_eq(bad, 0);
+  expect_eq(pm_gc_live_objects(), live0);
+}
