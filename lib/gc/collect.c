@@ -49,9 +49,9 @@
 #include "gc_internal.h"
 #include <time.h>
 
-/* The state of one pass over a set, passed to the visitors as their arg. */
+/* The state of one pass over a set, passed to the visitors as their arg
+ * (never file statics: issue 12). */
 typedef struct collect_ctx_s {
-  const void *from;            /* the object being traversed           */
   pm_gchead_t *young;          /* move_unreachable: the set's list     */
 } collect_ctx_t;
 
@@ -73,11 +73,29 @@ PM_INTERNAL bool pmi_collect_list_is_valid(const pm_gchead_t *l, uintptr_t mask,
 /* A traverse reported something that is not a live GC object: a foreign
  * pointer, a plain malloc block, or a freed object (issue 13, bug 4).  The
  * graph can no longer be trusted: the documented line, then abort, in
- * every build. */
-static PM_NOINLINE PM_COLD PM_NORETURN void collect_bad_edge(const void *from, const void *to) {
+ * every build.  visit_decref only notes the bad target and skips the edge
+ * (so the hot visitor and loop keep no extra state); after the pass, the
+ * objects' edges are walked again to name the one that reported it. */
+static int visit_find_bad(void *o, void *arg) {
+  if (gc_object_is_valid_locked(o)) return 0;
+  *(void **)arg = o;
+  return 1;
+}
+static PM_NOINLINE PM_COLD void collect_bad_edge(void *from) {
   const pm_type_t *t = gc_type(gc_head(from));
+  void *bad = NULL;
+  t->traverse(from, visit_find_bad, &bad);
+  if (bad == NULL) return;
   pmi_fatal("gc: traverse of %p (type %s) reports non-GC pointer %p", from,
-            t && t->name ? t->name : "?", to);
+            t->name ? t->name : "?", bad);
+}
+static PM_NOINLINE PM_COLD PM_NORETURN void collect_bad_edge_search(pm_gchead_t *l) {
+  for (pm_gchead_t *h = l->next; h != l; h = h->next) collect_bad_edge(gc_obj(h));
+  pmi_fatal("gc: a traverse reported non-GC pointer %p", pmi_gc.bad_edge);
+}
+static PM_NOINLINE PM_COLD int collect_note_bad_edge(void *o) {
+  pmi_gc.bad_edge = o;
+  return 0;
 }
 
 /* update_refs: gc_refs = refcnt and flag COLLECTING for every object of l.
@@ -100,8 +118,7 @@ static size_t collect_update_refs(pm_gchead_t *l) {
  * pass does not validate again (validation is a dependent load per edge:
  * it would cost more than the pass itself), and a bad edge aborts here. */
 static int visit_decref(void *o, void *arg) {
-  collect_ctx_t *ctx = arg;
-  if (pm_unlikely(!gc_object_is_valid_locked(o))) collect_bad_edge(ctx->from, o);
+  if (pm_unlikely(!gc_object_is_valid_locked(o))) return collect_note_bad_edge(o);
   pm_gchead_t *h = gc_head(o);
   if (gc_flags(h) & PM_GCF_COLLECTING) {
     if (pm_unlikely(h->gc_refs == 0)) {
@@ -116,12 +133,10 @@ static int visit_decref(void *o, void *arg) {
 
 /* subtract_refs: remove the references internal to l. */
 static void collect_subtract_refs(pm_gchead_t *l) {
-  collect_ctx_t ctx = {0};
   for (pm_gchead_t *h = l->next; h != l; h = h->next) {
-    void *o = gc_obj(h);
-    ctx.from = o;
-    gc_type(h)->traverse(o, visit_decref, &ctx);
+    gc_type(h)->traverse(gc_obj(h), visit_decref, NULL);
   }
+  if (pm_unlikely(pmi_gc.bad_edge != NULL)) collect_bad_edge_search(l);
 }
 
 static int visit_reachable(void *o, void *arg) {
@@ -149,9 +164,7 @@ static void collect_move_unreachable(pm_gchead_t *young, pm_gchead_t *unreachabl
   while (h != young) {
     if (h->gc_refs > 0) {
       gc_flag_clear(h, PM_GCF_COLLECTING);
-      void *o = gc_obj(h);
-      ctx.from = o;
-      gc_type(h)->traverse(o, visit_reachable, &ctx);
+      gc_type(h)->traverse(gc_obj(h), visit_reachable, &ctx);
       h = h->next;
     } else {
       pm_gchead_t *next = h->next;

@@ -123,6 +123,22 @@ PM_INLINE void gc_lock(gc_lock_t *l) {
   }
   l->depth = 1;
 }
+/* gc_lock without waiting: false if another thread holds the lock. */
+PM_INLINE bool gc_lock_try(gc_lock_t *l) {
+  uintptr_t me = gc_self();
+  uintptr_t cur = atomic_load_explicit(&l->owner, memory_order_relaxed);
+  if (cur == me) { l->depth++; return true; }
+  if (pm_likely(__libc_single_threaded) && cur == 0) {
+    atomic_store_explicit(&l->owner, me, memory_order_relaxed);
+  } else {
+    uintptr_t expect = 0;
+    if (!atomic_compare_exchange_strong_explicit(&l->owner, &expect, me, memory_order_acquire,
+                                                 memory_order_relaxed))
+      return false;
+  }
+  l->depth = 1;
+  return true;
+}
 PM_INLINE bool gc_lock_held(gc_lock_t *l) {
   return atomic_load_explicit(&l->owner, memory_order_relaxed) == gc_self() && l->depth > 0;
 }
@@ -154,6 +170,7 @@ struct pmi_gc_state {
   bool atomic_default;
   bool finalize_shutdown;          /* the exit-time finalizers ran     */
   uintptr_t collector;             /* gc_self() of the collecting thread, 0: none */
+  void *bad_edge;                  /* a non-object a traverse reported (fatal) */
   unsigned debug;                  /* PM_GC_DEBUG_*                    */
   long threshold[PM_GC_NGEN];
   long count[PM_GC_NGEN];
@@ -270,8 +287,12 @@ PM_INTERNAL const char *pmi_object_type_name(const void *o);
 PM_INTERNAL void pmi_object_misuse(const char *what, const void *o);
 /* pm_decref that says whether it dropped the last reference. */
 PM_INTERNAL bool pmi_object_decref_was_last(void *o);
-/* The bytes o is accounted for (live_bytes, the bytes trigger). */
-PM_INTERNAL size_t pmi_object_bytes(const pm_gchead_t *h);
+/* The bytes an object is accounted for (live_bytes, the bytes trigger):
+ * header + basicsize for fixed-size types, which needs no lookup in the
+ * allocator, and the block's usable size for variable-size ones. */
+PM_INLINE size_t gc_object_bytes(const pm_type_t *t, const pm_gchead_t *h) {
+  return t->itemsize ? pmi_usable_size(h) : PM_GC_HEADER_SIZE + t->basicsize;
+}
 
 /* ---- dealloc.c: the death of an object ----------------------------------- */
 /* Each thread drains the deaths it causes in one loop (the trampoline); a
@@ -283,7 +304,9 @@ typedef struct pmi_weakref_s pmi_weakref_t;
  * (newest weak reference first for each referent, as CPython). */
 typedef struct pmi_wrlist_s { pmi_weakref_t *first, *last; } pmi_wrlist_t;
 typedef struct pmi_dealloc_level_s {
-  pm_gchead_t *pending;            /* objects whose death is under way */
+  pm_gchead_t *ready;              /* deaths ready for clear() and free */
+  pm_gchead_t *slow;               /* deaths waiting for finalize() or for
+                                      their weakref callbacks            */
   pmi_wrlist_t callbacks;          /* weakref callbacks to run, in order */
   bool active;                     /* the drain loop runs on this level */
 } pmi_dealloc_level_t;

@@ -143,13 +143,7 @@ PM_EXPORT void pm_obj_check(const void *o) {
 }
 
 /* ---- Creation ----------------------------------------------------------- */
-/* The bytes an object is accounted for (live_bytes, the bytes trigger):
- * header + basicsize for fixed-size types, which needs no lookup in the
- * allocator, and the block's usable size for variable-size ones. */
-static inline size_t object_bytes(const pm_type_t *t, const pm_gchead_t *h) {
-  return t->itemsize ? pmi_usable_size(h) : PM_GC_HEADER_SIZE + t->basicsize;
-}
-PM_INTERNAL size_t pmi_object_bytes(const pm_gchead_t *h) { return object_bytes(gc_type(h), h); }
+
 
 PM_EXPORT void *pm_obj_new_flags(pm_type_t *type, size_t nitems, unsigned flags) {
   if (pm_unlikely(type == NULL || !type_is_ready(type))) {
@@ -170,7 +164,7 @@ PM_EXPORT void *pm_obj_new_flags(pm_type_t *type, size_t nitems, unsigned flags)
   h->next = NULL;
   h->prev = 0;
   h->gc_refs = 0;
-  size_t usable = object_bytes(type, h);
+  size_t usable = gc_object_bytes(type, h);
   bool atomic = (flags & PM_OBJ_ATOMIC) || (type->flags & PM_TYPE_ATOMIC) || pmi_gc.atomic_default;
   h->type_bits = (uintptr_t)type | (atomic ? PM_OBJF_ATOMIC : 0);
   __atomic_store_n(&h->refcnt, 1, __ATOMIC_RELAXED);
