@@ -69,6 +69,21 @@ PM_INTERNAL bool pmi_collect_list_is_valid(const pm_gchead_t *l, uintptr_t mask,
 #define COLLECT_VALIDATE(l, mask, want) \
   pm_assert_expensive(pmi_collect_list_is_valid((l), (mask), (want)))
 
+/* The whole layer outside a collection: every list valid and free of
+ * collector flags, and no more tracked objects than live ones. */
+PM_INTERNAL bool pmi_collect_state_is_valid(void) {
+  size_t tracked = 0;
+  const pm_gchead_t *lists[] = {&pmi_gc.gen[0], &pmi_gc.gen[1], &pmi_gc.gen[2],
+                                &pmi_gc.permanent, &pmi_gc.immortal, &pmi_gc.garbage};
+  for (size_t i = 0; i < sizeof lists / sizeof *lists; i++) {
+    if (!pmi_collect_list_is_valid(lists[i], PM_GCF_COLLECTOR, 0)) return false;
+    tracked += gc_list_size(lists[i]);
+  }
+  for (const pm_gchead_t *h = pmi_gc.immortal.next; h != &pmi_gc.immortal; h = h->next)
+    if (!gc_is_immortal(h)) return false;
+  return tracked <= pmi_gc.live_objects;
+}
+
 /* ---- Phase helpers ------------------------------------------------------- */
 /* A traverse reported something that is not a live GC object: a foreign
  * pointer, a plain malloc block, or a freed object (issue 13, bug 4).  The
@@ -162,6 +177,7 @@ static void collect_move_unreachable(pm_gchead_t *young, pm_gchead_t *unreachabl
   collect_ctx_t ctx = {.young = young};
   pm_gchead_t *h = young->next;
   while (h != young) {
+    pm_assert_internal(gc_flags(h) & PM_GCF_COLLECTING);
     if (h->gc_refs > 0) {
       gc_flag_clear(h, PM_GCF_COLLECTING);
       gc_type(h)->traverse(gc_obj(h), visit_reachable, &ctx);
@@ -283,6 +299,7 @@ static collect_result_t collect_locked(int gen) {
 
   /* counts as CPython: this generation's count restarts, the next one's
    * counts one more collection of this one */
+  if (gen == PM_GC_NGEN - 1) pm_assert_expensive(pmi_collect_state_is_valid());
   if (gen + 1 < PM_GC_NGEN) pmi_gc.count[gen + 1]++;
   for (int i = 0; i <= gen; i++) pmi_gc.count[i] = 0;
   for (int i = 0; i < gen; i++) gc_list_merge(&pmi_gc.gen[i], young);
@@ -367,6 +384,8 @@ PM_EXPORT long pm_gc_collect(int gen) {
   pmi_dealloc_level_enter(&outer);
   collect_result_t res = collect_locked(gen);
   pmi_dealloc_level_leave(&outer);
+  pm_assert(res.collected >= 0 && res.uncollectable >= 0);
+  pm_assert_expensive(gen != PM_GC_NGEN - 1 || pmi_collect_state_is_valid());
   size_t quarantined = pmi_dealloc_quarantine_release_locked();
   pmi_gc.bytes_since_young = 0;
   if (gen == PM_GC_NGEN - 1) {
@@ -403,6 +422,7 @@ PM_EXPORT long pm_gc_collect(int gen) {
   info.duration = duration;
   pmi_control_callbacks(PM_GC_PHASE_STOP, &info);
   gc_lock(&pmi_gc.lock);
+  pm_assert(pmi_gc.collector == gc_self());
   pmi_gc.collector = 0;
   gc_unlock(&pmi_gc.lock);
   return res.collected;

@@ -153,6 +153,7 @@ PM_EXPORT size_t pm_gc_gen_size(int gen) {
 /* ---- Freeze (gc.freeze: before fork, keep the heap's pages shared) -------- */
 PM_EXPORT void pm_gc_freeze(void) {
   control_lock();
+  pm_assert_expensive(pmi_collect_state_is_valid());
   for (int i = 0; i < PM_GC_NGEN; i++) gc_list_merge(&pmi_gc.gen[i], &pmi_gc.permanent);
   pmi_gc.count[0] = 0;
   control_unlock();
@@ -180,6 +181,7 @@ PM_EXPORT void pm_gc_clear_garbage(void) {
   control_lock();
   while (!gc_list_is_empty(&pmi_gc.garbage)) {
     pm_gchead_t *h = pmi_gc.garbage.next;
+    pm_assert_internal((gc_flags(h) & PM_GCF_COLLECTOR) == 0);
     gc_list_move(h, &pmi_gc.gen[PM_GC_NGEN - 1]);
     pm_decref(gc_obj(h));
   }

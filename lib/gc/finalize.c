@@ -74,7 +74,10 @@ typedef struct finalize_taken_s {
 } finalize_taken_t;
 
 static finalize_taken_t finalize_take_locked(pmi_finalize_t *f) {
+  pm_assert_internal(gc_lock_held(&pmi_gc.lock));
   finalize_taken_t t = {0};
+  /* alive <=> in the registry */
+  pm_assert_internal(f->alive == (f->reg_prev != NULL || pmi_gc.finalizers_first == f));
   if (!f->alive) return t;
   f->alive = false;
   if (f->reg_prev) f->reg_prev->reg_next = f->reg_next;
@@ -129,6 +132,7 @@ PM_EXPORT void *pm_finalize_new(void *referent, pm_finalize_fn fn, void *obj, vo
   f->atexit = true;
   pm_incref(f);                          /* the registry's reference */
   gc_lock(&pmi_gc.lock);
+  pm_assert(!f->alive && f->reg_prev == NULL && f->reg_next == NULL);
   f->alive = true;
   f->index = pmi_gc.finalizers_made++;
   f->reg_prev = pmi_gc.finalizers_last;

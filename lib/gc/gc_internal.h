@@ -327,6 +327,9 @@ PM_INTERNAL int pmi_collect_pick_locked(void);
  * both ways, is a live object of a registered type and has (flags & mask)
  * == want.  Lock held.  Run between collection phases at PM_DEBUG >= 3. */
 PM_INTERNAL bool pmi_collect_list_is_valid(const pm_gchead_t *l, uintptr_t mask, uintptr_t want);
+/* Every list of the layer valid and without collector flags (outside a
+ * collection).  Lock held.  PM_DEBUG >= 3: around full collections. */
+PM_INTERNAL bool pmi_collect_state_is_valid(void);
 
 /* ---- weakref.c ---------------------------------------------------------- */
 /* Detaches every weak reference to o (sets their referent to NULL) and

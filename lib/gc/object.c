@@ -167,6 +167,7 @@ PM_EXPORT void *pm_obj_new_flags(pm_type_t *type, size_t nitems, unsigned flags)
   size_t usable = gc_object_bytes(type, h);
   bool atomic = (flags & PM_OBJ_ATOMIC) || (type->flags & PM_TYPE_ATOMIC) || pmi_gc.atomic_default;
   h->type_bits = (uintptr_t)type | (atomic ? PM_OBJF_ATOMIC : 0);
+  pm_assert(gc_type(h) == type);       /* pm_type_ready checked the alignment */
   __atomic_store_n(&h->refcnt, 1, __ATOMIC_RELAXED);
   gc_lock(&pmi_gc.lock);
   gc_ensure_init_locked();
@@ -230,6 +231,7 @@ PM_EXPORT void pm_obj_track(void *o) {
 PM_EXPORT void pm_obj_untrack(void *o) {
   pm_gchead_t *h = gc_head(o);
   gc_lock(&pmi_gc.lock);
+  pm_assert_internal(pmi_object_is_valid_locked(o));
   if (gc_is_tracked(h) && gc_refcnt(h) != 0) gc_list_remove_untrack(h);
   gc_unlock(&pmi_gc.lock);
 }
@@ -237,6 +239,7 @@ PM_EXPORT void pm_obj_untrack(void *o) {
 PM_EXPORT void pm_obj_make_immortal(void *o) {
   pm_gchead_t *h = gc_head(o);
   gc_lock(&pmi_gc.lock);
+  pm_assert(gc_refcnt(h) != 0);
   gc_ensure_init_locked();
   if (gc_refcnt(h) < PM_REFCNT_IMMORTAL) {
     __atomic_store_n(&h->refcnt, PM_REFCNT_IMMORTAL_INIT, __ATOMIC_RELAXED);

@@ -94,6 +94,7 @@ static long wm_lookup_locked(const weakmap_t *m, const void *probe, size_t hash)
 }
 
 static void wm_index_insert(weakmap_t *m, size_t hash, size_t idx) {
+  pm_assert_internal(idx < m->nentries && m->entries[idx].hash == hash && 2 * m->entries_cap == m->index_cap);
   size_t i = hash & (m->index_cap - 1);
   while (m->index[i] >= 0) i = (i + 1) & (m->index_cap - 1);
   m->index[i] = (int32_t)idx;
@@ -123,6 +124,7 @@ static bool wm_resize_locked(weakmap_t *m, size_t entries_cap) {
     }
     m->nentries = j;
   }
+  pm_assert_internal(m->iterating != 0 || m->nentries == m->nlive);
   pmi_free(m->index);
   m->index = index;
   m->index_cap = index_cap;
@@ -163,6 +165,9 @@ static void wm_on_death(void *wr, void *unused) {
   gc_lock(&pmi_gc.lock);
   size_t idx;
   weakmap_t *m = pmi_weakref_owner_locked(wr, &idx);
+  /* an owned weak reference is disowned when its entry goes: while it has
+   * an owner, its slot is its entry */
+  pm_assert(m == NULL || (idx < m->nentries && m->entries[idx].wr == wr));
   if (m != NULL && idx < m->nentries && m->entries[idx].wr == wr) d = wm_remove_locked(m, idx);
   gc_unlock(&pmi_gc.lock);
   wm_drop(d);
@@ -296,6 +301,7 @@ static int wm_set(weakmap_t *m, void *key, void *value) {
     errno = ENOMEM;
     rc = -1;
   } else {
+    pm_assert_internal(m->nentries < m->entries_cap);
     size_t n = m->nentries++;
     m->entries[n] = (wm_entry_t){.hash = hash, .key = key, .value = value, .wr = wr};
     pmi_weakref_set_slot_locked(wr, n);

@@ -127,8 +127,10 @@ static bool wr_is_basic(const pmi_weakref_t *wr) {
 
 /* Unlinks wr from its referent's list (lock held). */
 static void wr_detach_locked(pmi_weakref_t *wr) {
+  pm_assert_internal(gc_lock_held(&pmi_gc.lock));
   void *r = wr->referent;
   if (r == NULL) return;
+  pm_assert_internal(gc_flags(gc_head(r)) & PM_GCF_WEAKREFS);
   wr->referent = NULL;
   wr_entry_t *e = wr_find(r);
   pm_assert(e != NULL);
@@ -141,6 +143,7 @@ static void wr_detach_locked(pmi_weakref_t *wr) {
     wr_delete(e);
     gc_flag_clear(gc_head(r), PM_GCF_WEAKREFS);
   }
+  pm_assert_expensive(wr_find(r) == NULL || wr_find(r)->head != NULL);
 }
 
 /* ---- The weakref type ---------------------------------------------------- */
@@ -172,7 +175,11 @@ PM_EXPORT pm_type_t pm_weakref_type = {
  * head, any other right after the basic one (so newest first).  Returns
  * false (ENOMEM, or EINVAL if the referent is already dying). */
 static bool wr_link_locked(pmi_weakref_t *wr, void *referent) {
+  pm_assert_internal(gc_lock_held(&pmi_gc.lock));
+  pm_assert(wr->referent == NULL && wr->next == NULL && wr->prev == NULL);
   if (gc_refcnt(gc_head(referent)) == 0) { errno = EINVAL; return false; }   /* dying */
+  /* the table entry exists exactly when the flag is set */
+  pm_assert_internal(!(gc_flags(gc_head(referent)) & PM_GCF_WEAKREFS) == (wr_find(referent) == NULL));
   wr_entry_t *e = wr_find(referent);
   if (e == NULL && (e = wr_insert(referent)) == NULL) { errno = ENOMEM; return false; }
   wr->referent = referent;
@@ -256,6 +263,7 @@ PM_INTERNAL void *pmi_weakref_owner_locked(void *wrp, size_t *slot) {
 PM_INTERNAL void pmi_weakref_set_slot_locked(void *wrp, size_t slot) { ((pmi_weakref_t *)wrp)->slot = slot; }
 PM_INTERNAL void pmi_weakref_disown_locked(void *wrp) {
   pmi_weakref_t *wr = wrp;
+  pm_assert_internal(gc_lock_held(&pmi_gc.lock));
   wr->owner = NULL;
   wr->callback = NULL;
   wr_detach_locked(wr);
@@ -309,6 +317,7 @@ PM_INTERNAL void pmi_weakref_clear_locked(void *o, pmi_wrlist_t *out) {
   pmi_weakref_t *wr = e->head;
   wr_delete(e);
   while (wr) {                              /* list order: newest first */
+    pm_assert_internal(wr->referent == o);
     pmi_weakref_t *next = wr->next;
     pm_gchead_t *wh = gc_head(wr);
     wr->referent = NULL;
@@ -334,6 +343,7 @@ PM_INTERNAL pmi_weakref_t *pmi_weakref_list_pop(pmi_wrlist_t *list) {
 }
 
 PM_INTERNAL bool pmi_weakref_run_one(pmi_weakref_t *wr) {
+  pm_assert(wr->referent == NULL && gc_refcnt(gc_head(wr)) != 0);
   gc_lock(&pmi_gc.lock);
   pm_weakref_cb cb = wr->callback;        /* an owner may have cleared it */
   gc_unlock(&pmi_gc.lock);

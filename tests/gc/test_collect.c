@@ -4,8 +4,10 @@
  * callbacks, introspection, uncollectable objects and memory going back
  * to the OS after a big collection.
  */
+#include "config.h"
 #include "../tap.h"
 #include "gcnode.h"
+#include "gc/gc_internal.h"   /* the validators (unit style: libpm_internal) */
 #include <poolmalloc.h>
 
 /* Every test starts from an empty young generation and default settings. */
@@ -396,4 +398,29 @@ TEST(big_collection_returns_memory_to_the_os) {
            after.arena_resident, before.pool_in_use, after.pool_in_use);
   expect_ge(before.arena_resident, (size_t)N * 72);
   expect_le(after.arena_resident + (size_t)N * 72 / 2, before.arena_resident);
+}
+
+/* ---- validate_list (issue 12 §1) ----------------------------------------- */
+/* The walker that PM_DEBUG >= 3 runs between phases: it must catch a broken
+ * back link and a stray collector flag (called directly here, whatever the
+ * build's debug level). */
+TEST(validate_list_catches_broken_links_and_stray_flags) {
+  fresh();
+  gcnode_t *a = gcn_new(), *b = gcn_new(), *c = gcn_new();
+  gc_lock(&pmi_gc.lock);
+  pm_gchead_t *l = &pmi_gc.gen[0];
+  expect_true(pmi_collect_list_is_valid(l, PM_GCF_COLLECTOR, 0));
+  expect_true(pmi_collect_state_is_valid());
+  pm_gchead_t *hb = PM_GCHEAD(b);
+  gc_flag_set(hb, PM_GCF_UNREACHABLE);
+  expect_false(pmi_collect_list_is_valid(l, PM_GCF_COLLECTOR, 0));
+  expect_false(pmi_collect_state_is_valid());
+  gc_flag_clear(hb, PM_GCF_UNREACHABLE);
+  pm_gchead_t *saved = gc_prev(hb);
+  gc_set_prev(hb, PM_GCHEAD(c));          /* a wrong back link */
+  expect_false(pmi_collect_list_is_valid(l, PM_GCF_COLLECTOR, 0));
+  gc_set_prev(hb, saved);
+  expect_true(pmi_collect_list_is_valid(l, PM_GCF_COLLECTOR, 0));
+  gc_unlock(&pmi_gc.lock);
+  pm_decref(a), pm_decref(b), pm_decref(c);
 }
