@@ -7,9 +7,11 @@
 #                         benchmarks (links the shipped libpoolmalloc)
 #   bench/gc/allocbench   the malloc/free side, run under each allocator
 #   bench/gc/boehm        the same graphs under Boehm GC (HAVE_BDWGC)
-# bench/gc/graph.py is the CPython side.  Built by `make`; `make bench`
-# depends on them through bench-programs.
-EXTRA_DIST += bench/gc/graph.h bench/gc/graph.py bench/gc/run.py bench/suites/gc.sh
+# bench/gc/graph.py is the CPython side; bench/gc/compare.py runs two
+# builds of gcbench side by side (docs/gc.md, "Benchmarks").  Built by
+# `make`; `make bench` depends on them through bench-programs.
+EXTRA_DIST += bench/gc/graph.h bench/gc/graph.py bench/gc/run.py bench/gc/compare.py \
+	bench/suites/gc.sh
 if PM_GC
 PM_GC_BENCH_PROGS = bench/gc/gcbench bench/gc/allocbench
 bench_gc_gcbench_SOURCES = bench/gc/gcbench.c bench/gc/graph.h

@@ -332,12 +332,16 @@ size_t pm_gc_get_bytes_threshold(void);
 void pm_gc_get_count(long out[3]);
 /* Objects currently in generation gen (0..2, or PM_GC_PERMANENT). */
 size_t pm_gc_gen_size(int gen);
-/* Collections freeing at least this many bytes end with pm_malloc_trim-style
- * release of the emptied pools.  Default 1 MiB; 0 trims after every one. */
+/* Collections that find garbage and free at least this many bytes (or that
+ * empty the debug quarantine) end with a pm_malloc_trim-style release of
+ * the emptied pools.  Default 1 MiB; 0: every collection that finds
+ * garbage. */
 void pm_gc_set_trim_threshold(size_t bytes);
 
-/* Up to cap tracked objects of generation gen (-1: all generations and the
- * permanent one) into out; returns how many there are.  Borrowed pointers. */
+/* Up to cap tracked objects of generation gen (0..2, PM_GC_PERMANENT, or -1:
+ * every tracked object — the generations, the permanent one, the tracked
+ * immortals and the garbage list) into out; returns how many there are.
+ * Borrowed pointers. */
 size_t pm_gc_get_objects(int gen, void **out, size_t cap);
 /* Tracked objects that refer to o; returns how many there are. */
 size_t pm_gc_get_referrers(const void *o, void **out, size_t cap);
@@ -347,8 +351,9 @@ size_t pm_gc_get_referrers_many(void *const *objs, size_t nobjs, void **out, siz
 size_t pm_gc_get_referents(void *o, void **out, size_t cap);
 /* gc.get_referents(*objs): the referents of each of objs, in order. */
 size_t pm_gc_get_referents_many(void *const *objs, size_t nobjs, void **out, size_t cap);
-/* gc.freeze(): every tracked object moves to the permanent generation and is
- * ignored by collections; unfreeze() moves them back to generation 2. */
+/* gc.freeze(): every object of generations 0..2 moves to the permanent
+ * generation and is ignored by collections; unfreeze() moves them back to
+ * generation 2. */
 void pm_gc_freeze(void);
 void pm_gc_unfreeze(void);
 size_t pm_gc_get_freeze_count(void);
