@@ -83,7 +83,7 @@ static finalize_taken_t finalize_take_locked(pmi_finalize_t *f) {
   if (f->reg_prev) f->reg_prev->reg_next = f->reg_next;
   else pmi_gc.finalizers_first = f->reg_next;
   if (f->reg_next) f->reg_next->reg_prev = f->reg_prev;
-  else pmi_gc.finalizers_last = f->reg_prev;
+  else __atomic_store_n(&pmi_gc.finalizers_last, f->reg_prev, __ATOMIC_RELEASE);
   f->reg_prev = f->reg_next = NULL;
   if (f->wr) pmi_weakref_disown_locked(f->wr);
   t = (finalize_taken_t){f->fn, f->obj, f->data, f};
@@ -138,7 +138,7 @@ PM_EXPORT void *pm_finalize_new(void *referent, pm_finalize_fn fn, void *obj, vo
   f->reg_prev = pmi_gc.finalizers_last;
   if (f->reg_prev) f->reg_prev->reg_next = f;
   else pmi_gc.finalizers_first = f;
-  pmi_gc.finalizers_last = f;
+  __atomic_store_n(&pmi_gc.finalizers_last, f, __ATOMIC_RELEASE);   /* read unlocked at exit */
   gc_unlock(&pmi_gc.lock);
   return f;
 }
@@ -198,10 +198,23 @@ PM_EXPORT int pm_finalize_get_atexit(const void *fp) {
 
 /* ---- At exit ------------------------------------------------------------------ */
 /* Newest first, each picked under the lock, so finalizers that create new
- * ones are seen; afterwards no finalizer function runs any more. */
+ * ones are seen; afterwards no finalizer function runs any more.  Every
+ * process that loads the library runs this: one that never made a
+ * finalizer only reads a pointer, and one whose other thread still holds
+ * the layer lock at exit (the program exits without joining it) skips the
+ * exit-time finalizers rather than hanging in a destructor. */
+static bool finalize_lock_at_exit(void) {
+  for (int tries = 0; tries < 1000; tries++) {
+    if (gc_lock_try(&pmi_gc.lock)) return true;
+    sched_yield();
+  }
+  return false;
+}
+
 __attribute__((destructor)) static void finalize_at_exit(void) {
+  if (__atomic_load_n(&pmi_gc.finalizers_last, __ATOMIC_ACQUIRE) == NULL) return;
   for (;;) {
-    gc_lock(&pmi_gc.lock);
+    if (!finalize_lock_at_exit()) return;
     pmi_finalize_t *f = pmi_gc.finalizers_last;
     while (f && !f->atexit) f = f->reg_prev;
     finalize_taken_t t = f ? finalize_take_locked(f) : (finalize_taken_t){0};

@@ -7,6 +7,8 @@
 #include "../tap.h"
 #include "gcnode.h"
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -384,4 +386,42 @@ TEST(container_dies_before_its_entries) {
   expect_ge(pm_gc_collect(2), 2);
   expect_eq(pm_obj_refcnt(k), 1);
   pm_decref(k);
+}
+
+/* A process that exits while another thread holds the layer lock (here: a
+ * finalizer blocked inside that thread's collection) must not hang in the
+ * exit-time finalizer run: it skips it. */
+static int lock_held_pipe[2];
+static void block_forever(gcnode_t *n) {
+  char c = 'x';
+  if (write(lock_held_pipe[1], &c, 1) != 1) _exit(8);
+  for (;;) pause();
+}
+static void *collect_and_block(void *arg) {
+  gcnode_t *g = gcn_new_fin();
+  gcn_link(g, 0, g);
+  pm_decref(g);
+  gcn_on_finalize = block_forever;
+  pm_gc_collect(2);                     /* never returns */
+  return NULL;
+}
+TEST(exit_does_not_hang_when_another_thread_holds_the_layer_lock) {
+  fresh();
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    alarm(20);
+    if (pipe(lock_held_pipe) != 0) _exit(7);
+    gcnode_t *keep = gcn_new();
+    pm_finalize_new(keep, record_fin, NULL, NULL);   /* an exit-time finalizer */
+    pthread_t t;
+    pthread_create(&t, NULL, collect_and_block, NULL);
+    char c;
+    if (read(lock_held_pipe[0], &c, 1) != 1) _exit(6);
+    exit(0);                            /* runs the library's destructor */
+  }
+  int st;
+  waitpid(pid, &st, 0);
+  if (WIFSIGNALED(st)) tap_note("child killed by signal %d", WTERMSIG(st));
+  expect_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
