@@ -11,16 +11,16 @@
  *
  * Header fields (include/poolmalloc/gc.h draws the layout):
  *   next       NULL <=> the object is not tracked (on no list), except on a
- *              thread's pending-death stack (object.c), where it is the link
+ *              thread's death stacks (dealloc.c), where it is the link
  *   prev       previous list node | PM_GCF_* flags (headers are 16-aligned,
  *              so 4 low bits are free)
  *   type_bits  const pm_type_t * | PM_OBJF_ATOMIC; immutable while the
  *              object lives; set to the dead mark right before the block is
- *              freed (object.c), so a dangling pointer fails validation
+ *              freed (dealloc.c), so a dangling pointer fails validation
  *   refcnt     the reference count (>= PM_REFCNT_IMMORTAL: immortal)
  *   gc_refs    scratch: during a collection, refcnt minus the references
  *              from other objects of the set being collected; on the
- *              pending-death stack, the stage of the death (object.c)
+ *              slow death stack, the stage of the death (dealloc.c)
  *
  * Lists (every one is circular with a sentinel pm_gchead_t):
  *   gen[0..2]   tracked objects by generation (new objects enter gen[0])
@@ -36,11 +36,14 @@
  *      link and flag (next, prev), the type registry, the weakref table
  *      (weakref.c), the finalize registry (finalize.c) and every weak
  *      container (weakmap.c).  Functions named *_locked require it.
- *   2. refcnt is the only header word written without the lock: by
- *      pm_incref/pm_decref (plain for NON-ATOMIC objects, whose owner
- *      serialises all use; atomic RMW for ATOMIC ones).  gc_refs is
- *      written under the lock, or by the thread that owns the object's
- *      pending death.
+ *   2. Written without the lock: refcnt, by pm_incref/pm_decref (plain for
+ *      NON-ATOMIC objects, whose owner serialises all use; atomic RMW for
+ *      ATOMIC ones); and the header of an object whose death this thread
+ *      runs (refcount 0, untracked, reachable by no one else: next as the
+ *      stack link, gc_refs as the stage, type_bits as the dead mark).
+ *      Read without it, with atomic accesses: pmi_gc.debug (every free),
+ *      pmi_gc.finalizers_last (the exit hook), pm_type_t.ready_ (every
+ *      pm_obj_new; published with release).
  *   3. Lock order: the layer lock may be held while calling into the
  *      allocator (pmi_malloc/pmi_free take the allocator's own locks), never
  *      the other way round; user code (finalize, clear, traverse, callbacks,
@@ -51,7 +54,7 @@
  *   5. fork: the atfork handlers take the lock around fork(); the child
  *      resets whatever belonged to threads that did not survive
  *      (control.c, control_fork_child).
- * Thread-local state (object.c): each thread's pending-death stack and
+ * Thread-local state (dealloc.c): each thread's death stacks and
  * weakref callback queue, touched only by that thread.
  */
 #ifndef PM_GC_INTERNAL_H
