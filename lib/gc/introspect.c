@@ -186,6 +186,7 @@ PM_EXPORT size_t pm_gc_get_referents_many(void *const *objs, size_t nobjs, void 
   refs_query_t q = {.out = out, .cap = cap};
   gc_lock(&pmi_gc.lock);
   for (size_t i = 0; i < nobjs; i++) {
+    if (objs[i] == NULL) continue;
     const pm_type_t *t = gc_type(gc_head(objs[i]));
     if (t->traverse) t->traverse(objs[i], visit_collect, &q);
   }
