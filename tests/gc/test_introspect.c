@@ -44,6 +44,8 @@ TEST(referrers_and_referents_of_several_objects) {
   expect_eq(n, 3);
   expect_true(out[0] == t[0] && out[1] == t[1] && out[2] == t[3]);
   expect_eq(pm_gc_get_referents_many(srcs, 2, out, 1), 3);   /* total, cap kept */
+  void *with_null[3] = {NULL, both, NULL};       /* gc.get_referents(None, x) */
+  expect_eq(pm_gc_get_referents_many(with_null, 3, out, 64), 2);
   pm_decref(both);
   for (int i = 0; i < N; i++) pm_decref(r[i]), pm_decref(t[i]);
 }
