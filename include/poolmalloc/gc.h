@@ -7,10 +7,11 @@
  * its references dropped (type->clear) and its memory freed before
  * pm_decref() returns — iteratively, so a million-long chain, or a chain
  * whose finalizers or weak-reference callbacks each drop the next link,
- * needs no deep C stack.  Garbage cycles are found by a three-generation collector in the
- * manner of CPython's Modules/gcmodule.c, with PEP 442 finalization, weak
- * references with callbacks, PEP 683 immortal objects, freeze/unfreeze and
- * the introspection of Python's gc module.
+ * needs no deep C stack.  Garbage cycles are found by a three-generation
+ * collector in the manner of CPython's Modules/gcmodule.c, with PEP 442
+ * finalization, weak references with callbacks, weakref.finalize, weak
+ * dictionaries and sets, PEP 683 immortal objects, freeze/unfreeze, the
+ * introspection of Python's gc module and objgraph-style DOT dumps.
  *
  * Memory layout of one object (header cost: 32 bytes, see docs/gc.md):
  *
@@ -224,7 +225,7 @@ static inline void pm_xincref(void *o) { if (o) pm_incref(o); }
  * reference is shared: every such call for the same referent returns the
  * same one (with a new reference), as CPython reuses its basic ref.
  * NULL + EINVAL if the referent is already dying, or if it is ATOMIC and
- * cb_obj is neither ATOMIC nor immortal (gc.h, "Thread model").
+ * cb_obj is neither ATOMIC nor immortal ("Thread model" above).
  * There is no weak proxy: a proxy forwards attribute access and operators
  * to its referent, which C cannot intercept; pm_weakref_get is the way in. */
 typedef void (*pm_weakref_cb)(void *wr, void *cb_obj);
@@ -256,7 +257,7 @@ int pm_finalize_call(void *f);
  * data; returns 1, or 0 if it was dead (nothing written). */
 int pm_finalize_detach(void *f, void **referent, void **obj, void **data);
 int pm_finalize_alive(const void *f);
-int pm_finalize_set_atexit(void *f, int atexit);
+int pm_finalize_set_atexit(void *f, int run_at_exit);
 int pm_finalize_get_atexit(const void *f);
 
 /* ---- Weak containers ------------------------------------------------------ */

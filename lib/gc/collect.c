@@ -412,7 +412,8 @@ PM_EXPORT long pm_gc_collect(int gen) {
   st->duration += duration;
   gc_unlock(&pmi_gc.lock);
   if (debug & PM_GC_DEBUG_STATS)
-    pmi_fmt_message("gc: collected generation %d: %ld unreachable, %ld uncollectable, %zu candidates, %zu bytes freed, %lu us",
+    pmi_fmt_message("gc: collected generation %d: %ld unreachable, %ld uncollectable, "
+                    "%zu candidates, %zu bytes freed, %lu us",
                     gen, res.collected, res.uncollectable, res.candidates, freed,
                     (unsigned long)(duration * 1e6));
 

@@ -178,11 +178,11 @@ PM_EXPORT int pm_finalize_alive(const void *fp) {
   return r;
 }
 
-PM_EXPORT int pm_finalize_set_atexit(void *fp, int atexit) {
+PM_EXPORT int pm_finalize_set_atexit(void *fp, int run_at_exit) {
   pmi_finalize_t *f = finalize_of(fp);
   if (f == NULL) return -1;
   gc_lock(&pmi_gc.lock);
-  f->atexit = atexit != 0;
+  f->atexit = run_at_exit != 0;
   gc_unlock(&pmi_gc.lock);
   return 0;
 }
