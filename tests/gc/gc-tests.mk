@@ -16,7 +16,9 @@
 #   introspect referrers/referents of many, DEBUG_* lines, duration and
 #             candidates, the objgraph DOT dumps and type counts
 #   tsan      a -fsanitize=thread client of the inline refcount (item 9),
-#             run by tests/gc/tsan.sh
+#             and the allocator + layer themselves built with TSan running
+#             the threaded paths (bug 3, pm_type_t.ready_), both run by
+#             tests/gc/tsan.sh
 #   cxx       the public header from C++, linked to the shipped library
 #   example   examples/minilang run through tests/gc/example.sh
 # The C tests link libpm_internal.la (unit style, they may read config.h).
@@ -26,7 +28,7 @@ PM_GC_TESTS = tests/gc/test_refcount tests/gc/test_collect \
 	tests/gc/test_threads tests/gc/test_cxx tests/gc/test_fork \
 	tests/gc/test_deep tests/gc/test_wrthreads tests/gc/test_semantics \
 	tests/gc/test_weakref tests/gc/test_introspect
-check_PROGRAMS += $(PM_GC_TESTS) tests/gc/test_tsan
+check_PROGRAMS += $(PM_GC_TESTS) tests/gc/test_tsan tests/gc/test_tsan_layer
 TESTS += $(PM_GC_TESTS) tests/gc/example.sh tests/gc/tsan.sh
 EXTRA_DIST += tests/gc/gcnode.h tests/gc/example.sh tests/gc/tsan.sh
 PM_GC_TEST_LIBS = lib/libpm_internal.la -lpthread
@@ -59,6 +61,12 @@ tests_gc_test_tsan_SOURCES = tests/gc/test_tsan.c
 tests_gc_test_tsan_CFLAGS = $(AM_CFLAGS) -fsanitize=thread -g -O1
 tests_gc_test_tsan_LDFLAGS = -fsanitize=thread
 tests_gc_test_tsan_LDADD = $(PM_GC_TEST_LIBS)
+# The allocator and the layer compiled into the program, instrumented.
+tests_gc_test_tsan_layer_SOURCES = tests/gc/test_tsan_layer.c tests/gc/gcnode.h \
+	$(PM_CORE_SOURCES) lib/alloc.c $(PM_GC_SOURCES)
+tests_gc_test_tsan_layer_CFLAGS = $(PM_LIB_CFLAGS) -fsanitize=thread -g -O1
+tests_gc_test_tsan_layer_LDFLAGS = -fsanitize=thread
+tests_gc_test_tsan_layer_LDADD = -lpthread -ldl
 tests_gc_test_cxx_SOURCES = tests/gc/test_cxx.cc
 tests_gc_test_cxx_LDADD = lib/libpoolmalloc.la
 tests_gc_test_cxx_LDFLAGS = -no-install
