@@ -9,10 +9,28 @@
  *                                      of 1000 (allocate all, free all)
  * Prints "time_s=... peak_rss_kb=... freed=..." (graph) or
  * "ns_per_op=..." (micro) on one line.
+ *
+ * Instruction counts of the timed section alone (deterministic, for a
+ * shared machine; docs/gc.md, "Benchmarks"):
+ *   valgrind --tool=callgrind --collect-atstart=no bench/gc/gcbench graph tree 100000
+ * counts only between TIMED_BEGIN and TIMED_END (callgrind's client
+ * requests from Debian's valgrind headers; no-ops outside valgrind).
  */
 #include "graph.h"
 #include <poolmalloc.h>
 #include <poolmalloc/gc.h>
+#if defined(__has_include)
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#endif
+#endif
+#ifdef CALLGRIND_TOGGLE_COLLECT
+#define TIMED_BEGIN() CALLGRIND_TOGGLE_COLLECT
+#define TIMED_END() CALLGRIND_TOGGLE_COLLECT
+#else
+#define TIMED_BEGIN() ((void)0)
+#define TIMED_END() ((void)0)
+#endif
 
 typedef struct node_s { struct node_s *a, *b; } node_t;
 static int node_traverse(void *self, pm_visit_fn visit, void *arg) {
@@ -49,10 +67,12 @@ static int graph(const char *shape, size_t n) {
     }
     node_t *root = nodes[0];
     pm_free(nodes);
+    TIMED_BEGIN();
     t0 = graph_now();
     pm_decref(root);
     pm_gc_collect(2);
     t1 = graph_now();
+    TIMED_END();
   } else {
     size_t nroots = (n + GRAPH_RING - 1) / GRAPH_RING;
     for (size_t i = 0; i < n; i++) {
@@ -67,14 +87,18 @@ static int graph(const char *shape, size_t n) {
       else pm_decref(nodes[i]);
     pm_free(nodes);
     if (strcmp(shape, "live") == 0) {
+      TIMED_BEGIN();
       t0 = graph_now();
       pm_gc_collect(2);
       t1 = graph_now();
+      TIMED_END();
     } else {
+      TIMED_BEGIN();
       t0 = graph_now();
       for (size_t r = 0; r < nroots; r++) pm_decref(roots[r]);
       pm_gc_collect(2);
       t1 = graph_now();
+      TIMED_END();
     }
     pm_free(roots);
   }
@@ -89,6 +113,7 @@ static int micro(const char *what, size_t n) {
   if (strncmp(what, "incref", 6) == 0) {
     void *o = pm_obj_new_flags(&node_type, 0, strcmp(what, "incref-atomic") == 0 ? PM_OBJ_ATOMIC : 0);
     void *volatile vo = o;
+    TIMED_BEGIN();
     t0 = graph_now();
     for (size_t i = 0; i < n; i++) {
       void *p = vo;              /* a fresh load each time, as real code has */
@@ -96,6 +121,7 @@ static int micro(const char *what, size_t n) {
       pm_decref(p);
     }
     t1 = graph_now();
+    TIMED_END();
     if (pm_obj_refcnt(o) != 1) return 1;
     pm_decref(o);
   } else if (strcmp(what, "obj-alloc") == 0) {
@@ -103,12 +129,14 @@ static int micro(const char *what, size_t n) {
     static void *batch[BATCH];
     size_t rounds = n / BATCH;
     n = rounds * BATCH;
+    TIMED_BEGIN();
     t0 = graph_now();
     for (size_t r = 0; r < rounds; r++) {
       for (int i = 0; i < BATCH; i++) batch[i] = pm_obj_new(&obj32_type);
       for (int i = 0; i < BATCH; i++) pm_decref(batch[i]);
     }
     t1 = graph_now();
+    TIMED_END();
   } else {
     return 2;
   }

@@ -1,12 +1,14 @@
-/* gc/control.c — the control and introspection API of the GC layer, the
- * counterpart of Python's gc module (issue 4), and the layer's state.
+/* gc/control.c — the control API of the GC layer, the counterpart of the
+ * switches of Python's gc module (issue 4), and the layer's state.
  *
- * Owns: the single struct pmi_gc_state instance (pmi_gc) with its defaults,
- * enable/disable, thresholds, counts, get_objects/get_referrers/
- * get_referents, freeze/unfreeze, debug flags and the garbage list,
- * per-generation statistics and start/stop callbacks.
- * Every function takes the layer lock; none allocates (callers pass
- * buffers), none uses stdio.
+ * Owns: the single struct pmi_gc_state instance (pmi_gc) with its defaults
+ * and its fork handlers, enable/disable, thresholds, counts, freeze/
+ * unfreeze, debug flags and the garbage list, per-generation statistics and
+ * start/stop callbacks.  The object queries (get_objects, referrers,
+ * referents, the DOT dump) are introspect.c's.
+ * Every function takes the layer lock with a plain gc_lock/gc_unlock pair
+ * around its body (gc_internal.h, locking rules); none allocates (callers
+ * pass buffers), none uses stdio.
  */
 #include "gc_internal.h"
 #include <pthread.h>
@@ -21,53 +23,118 @@ PM_INTERNAL struct pmi_gc_state pmi_gc = {
     .trim_threshold = (size_t)1 << 20,
 };
 
-/* fork(): no other thread may hold the layer lock at the moment of the
- * fork, or the child could never take it.  Registered after the core's
+/* ---- fork ------------------------------------------------------------------ */
+/* No other thread may hold the layer lock at the moment of the fork, or the
+ * child could never take it: prepare takes it.  Registered after the core's
  * handlers, so ours prepare first (a holder of our lock may still need the
- * allocator's locks) and run last in the child.  The child's only thread
- * is the forking one, whose TLS address is the owner recorded before. */
+ * allocator's locks) and run last in the child.  The child's only thread is
+ * the forking one, whose TLS address is the owner recorded before.
+ *
+ * Everything else the lock protects is consistent at that moment, except
+ * what belongs to a thread that is not in the child (issue 13, bug 1):
+ *   - a collection running in another thread (between its START callbacks
+ *     and its end, where it does not hold the lock): the child has none
+ *     running, so its mark is cleared.  A collection of the forking thread
+ *     itself (fork from a callback or finalizer) goes on in the child.
+ *   - objects whose death was under way in another thread: they leak in the
+ *     child (they were already off the layer's books or, refcount 0 and
+ *     still tracked, are roots forever); nothing can reach them. */
 static void control_fork_prepare(void) { gc_lock(&pmi_gc.lock); }
-static void control_fork_release(void) { gc_unlock(&pmi_gc.lock); }
+static void control_fork_parent(void) { gc_unlock(&pmi_gc.lock); }
+static void control_fork_child(void) {
+  pm_assert(gc_lock_held(&pmi_gc.lock));
+  if (pmi_gc.collector != gc_self()) pmi_gc.collector = 0;
+  gc_unlock(&pmi_gc.lock);
+}
 
 PM_INTERNAL void pmi_control_init_locked(void) {
+  pm_assert_internal(gc_lock_held(&pmi_gc.lock));
   for (int i = 0; i < PM_GC_NGEN; i++) gc_list_init(&pmi_gc.gen[i]);
   gc_list_init(&pmi_gc.permanent);
   gc_list_init(&pmi_gc.immortal);
   gc_list_init(&pmi_gc.garbage);
   pmi_gc.lists_ready = true;
-  pthread_atfork(control_fork_prepare, control_fork_release, control_fork_release);
+  pthread_atfork(control_fork_prepare, control_fork_parent, control_fork_child);
 }
 
-#define GC_LOCKED(...)                                                         \
-  do {                                                                         \
-    gc_lock(&pmi_gc.lock);                                                     \
-    gc_ensure_init_locked();                                                   \
-    __VA_ARGS__;                                                               \
-    gc_unlock(&pmi_gc.lock);                                                   \
-  } while (0)
+/* Takes the lock and makes sure the lists exist. */
+static void control_lock(void) {
+  gc_lock(&pmi_gc.lock);
+  gc_ensure_init_locked();
+}
+static void control_unlock(void) { gc_unlock(&pmi_gc.lock); }
 
 /* ---- Switches and thresholds -------------------------------------------- */
-PM_EXPORT void pm_gc_enable(void) { GC_LOCKED(pmi_gc.enabled = true); }
-PM_EXPORT void pm_gc_disable(void) { GC_LOCKED(pmi_gc.enabled = false); }
-PM_EXPORT int pm_gc_isenabled(void) { int r; GC_LOCKED(r = pmi_gc.enabled); return r; }
+PM_EXPORT void pm_gc_enable(void) {
+  control_lock();
+  pmi_gc.enabled = true;
+  control_unlock();
+}
+PM_EXPORT void pm_gc_disable(void) {
+  control_lock();
+  pmi_gc.enabled = false;
+  control_unlock();
+}
+PM_EXPORT int pm_gc_isenabled(void) {
+  control_lock();
+  int r = pmi_gc.enabled;
+  control_unlock();
+  return r;
+}
 
 PM_EXPORT void pm_gc_set_threshold(long t0, long t1, long t2) {
-  GC_LOCKED(pmi_gc.threshold[0] = t0 < 0 ? 0 : t0; pmi_gc.threshold[1] = t1 < 0 ? 0 : t1;
-            pmi_gc.threshold[2] = t2 < 0 ? 0 : t2);
+  control_lock();
+  pmi_gc.threshold[0] = t0 < 0 ? 0 : t0;
+  pmi_gc.threshold[1] = t1 < 0 ? 0 : t1;
+  pmi_gc.threshold[2] = t2 < 0 ? 0 : t2;
+  control_unlock();
 }
 PM_EXPORT void pm_gc_get_threshold(long out[3]) {
-  GC_LOCKED(for (int i = 0; i < PM_GC_NGEN; i++) out[i] = pmi_gc.threshold[i]);
+  control_lock();
+  for (int i = 0; i < PM_GC_NGEN; i++) out[i] = pmi_gc.threshold[i];
+  control_unlock();
 }
-PM_EXPORT void pm_gc_set_bytes_threshold(size_t bytes) { GC_LOCKED(pmi_gc.bytes_threshold = bytes); }
-PM_EXPORT size_t pm_gc_get_bytes_threshold(void) { size_t r; GC_LOCKED(r = pmi_gc.bytes_threshold); return r; }
-PM_EXPORT void pm_gc_set_trim_threshold(size_t bytes) { GC_LOCKED(pmi_gc.trim_threshold = bytes); }
+PM_EXPORT void pm_gc_set_bytes_threshold(size_t bytes) {
+  control_lock();
+  pmi_gc.bytes_threshold = bytes;
+  control_unlock();
+}
+PM_EXPORT size_t pm_gc_get_bytes_threshold(void) {
+  control_lock();
+  size_t r = pmi_gc.bytes_threshold;
+  control_unlock();
+  return r;
+}
+PM_EXPORT void pm_gc_set_trim_threshold(size_t bytes) {
+  control_lock();
+  pmi_gc.trim_threshold = bytes;
+  control_unlock();
+}
 PM_EXPORT void pm_gc_get_count(long out[3]) {
-  GC_LOCKED(for (int i = 0; i < PM_GC_NGEN; i++) out[i] = pmi_gc.count[i]);
+  control_lock();
+  for (int i = 0; i < PM_GC_NGEN; i++) out[i] = pmi_gc.count[i];
+  control_unlock();
 }
-PM_EXPORT void pm_gc_set_atomic_default(int atomic) { GC_LOCKED(pmi_gc.atomic_default = atomic != 0); }
-PM_EXPORT size_t pm_gc_live_objects(void) { size_t r; GC_LOCKED(r = pmi_gc.live_objects); return r; }
-PM_EXPORT void pm_gc_set_debug(unsigned flags) { GC_LOCKED(pmi_gc.debug = flags); }
-PM_EXPORT unsigned pm_gc_get_debug(void) { unsigned r; GC_LOCKED(r = pmi_gc.debug); return r; }
+PM_EXPORT void pm_gc_set_atomic_default(int atomic) {
+  control_lock();
+  pmi_gc.atomic_default = atomic != 0;
+  control_unlock();
+}
+PM_EXPORT size_t pm_gc_live_objects(void) {
+  control_lock();
+  size_t r = pmi_gc.live_objects;
+  control_unlock();
+  return r;
+}
+/* debug is also read without the lock (dealloc.c, per free): atomic
+ * accesses, written under the lock. */
+PM_EXPORT void pm_gc_set_debug(unsigned flags) {
+  control_lock();
+  __atomic_store_n(&pmi_gc.debug, flags, __ATOMIC_RELAXED);
+  if (!(flags & PM_GC_DEBUG_QUARANTINE)) pmi_dealloc_quarantine_release_locked();
+  control_unlock();
+}
+PM_EXPORT unsigned pm_gc_get_debug(void) { return __atomic_load_n(&pmi_gc.debug, __ATOMIC_RELAXED); }
 
 static pm_gchead_t *control_list(int gen) {
   if (gen >= 0 && gen < PM_GC_NGEN) return &pmi_gc.gen[gen];
@@ -76,141 +143,96 @@ static pm_gchead_t *control_list(int gen) {
 }
 
 PM_EXPORT size_t pm_gc_gen_size(int gen) {
-  size_t n = 0;
-  GC_LOCKED(pm_gchead_t *l = control_list(gen); n = l ? gc_list_size(l) : 0);
+  control_lock();
+  pm_gchead_t *l = control_list(gen);
+  size_t n = l ? gc_list_size(l) : 0;
+  control_unlock();
   return n;
-}
-
-/* ---- Objects and references ------------------------------------------------ */
-/* Every list that holds tracked objects, for the -1 ("all") queries. */
-static pm_gchead_t *control_all_lists(int i) {
-  switch (i) {
-    case 0: case 1: case 2: return &pmi_gc.gen[i];
-    case 3: return &pmi_gc.permanent;
-    case 4: return &pmi_gc.immortal;
-    case 5: return &pmi_gc.garbage;
-    default: return NULL;
-  }
-}
-
-PM_EXPORT size_t pm_gc_get_objects(int gen, void **out, size_t cap) {
-  size_t n = 0;
-  gc_lock(&pmi_gc.lock);
-  gc_ensure_init_locked();
-  for (int i = 0;; i++) {
-    pm_gchead_t *l = gen == -1 ? control_all_lists(i) : (i == 0 ? control_list(gen) : NULL);
-    if (l == NULL) break;
-    for (pm_gchead_t *h = l->next; h != l; h = h->next, n++)
-      if (n < cap) out[n] = gc_obj(h);
-  }
-  gc_unlock(&pmi_gc.lock);
-  return n;
-}
-
-typedef struct refs_query_s {
-  const void *target;
-  bool hit;
-  void **out;
-  size_t cap, n;
-} refs_query_t;
-
-static int visit_find(void *o, void *arg) {
-  refs_query_t *q = arg;
-  if (o == q->target) { q->hit = true; return 1; }
-  return 0;
-}
-
-PM_EXPORT size_t pm_gc_get_referrers(const void *o, void **out, size_t cap) {
-  refs_query_t q = {.target = o};
-  gc_lock(&pmi_gc.lock);
-  gc_ensure_init_locked();
-  for (int i = 0; control_all_lists(i); i++) {
-    pm_gchead_t *l = control_all_lists(i);
-    for (pm_gchead_t *h = l->next; h != l; h = h->next) {
-      q.hit = false;
-      gc_type(h)->traverse(gc_obj(h), visit_find, &q);
-      if (q.hit) {
-        if (q.n < cap) out[q.n] = gc_obj(h);
-        q.n++;
-      }
-    }
-  }
-  gc_unlock(&pmi_gc.lock);
-  return q.n;
-}
-
-static int visit_collect(void *o, void *arg) {
-  refs_query_t *q = arg;
-  if (q->n < q->cap) q->out[q->n] = o;
-  q->n++;
-  return 0;
-}
-
-PM_EXPORT size_t pm_gc_get_referents(void *o, void **out, size_t cap) {
-  refs_query_t q = {.out = out, .cap = cap};
-  const pm_type_t *t = gc_type(gc_head(o));
-  if (t->traverse == NULL) return 0;
-  gc_lock(&pmi_gc.lock);
-  t->traverse(o, visit_collect, &q);
-  gc_unlock(&pmi_gc.lock);
-  return q.n;
 }
 
 /* ---- Freeze (gc.freeze: before fork, keep the heap's pages shared) -------- */
 PM_EXPORT void pm_gc_freeze(void) {
-  GC_LOCKED(for (int i = 0; i < PM_GC_NGEN; i++) gc_list_merge(&pmi_gc.gen[i], &pmi_gc.permanent);
-            pmi_gc.count[0] = 0);
+  control_lock();
+  pm_assert_expensive(pmi_collect_state_is_valid());
+  for (int i = 0; i < PM_GC_NGEN; i++) gc_list_merge(&pmi_gc.gen[i], &pmi_gc.permanent);
+  pmi_gc.count[0] = 0;
+  control_unlock();
 }
 PM_EXPORT void pm_gc_unfreeze(void) {
-  GC_LOCKED(gc_list_merge(&pmi_gc.permanent, &pmi_gc.gen[PM_GC_NGEN - 1]));
+  control_lock();
+  gc_list_merge(&pmi_gc.permanent, &pmi_gc.gen[PM_GC_NGEN - 1]);
+  control_unlock();
 }
 PM_EXPORT size_t pm_gc_get_freeze_count(void) { return pm_gc_gen_size(PM_GC_PERMANENT); }
 
-/* ---- The garbage list (PM_GC_DEBUG_SAVEALL) ------------------------------ */
+/* ---- The garbage list (gc.garbage) ---------------------------------------- */
 PM_EXPORT size_t pm_gc_get_garbage(void **out, size_t cap) {
   size_t n = 0;
-  gc_lock(&pmi_gc.lock);
-  gc_ensure_init_locked();
+  control_lock();
   for (pm_gchead_t *h = pmi_gc.garbage.next; h != &pmi_gc.garbage; h = h->next, n++)
     if (n < cap) out[n] = gc_obj(h);
-  gc_unlock(&pmi_gc.lock);
+  control_unlock();
   return n;
 }
 
+/* The list's reference is dropped after the object is back in generation 2
+ * (the drop may free it, or anything it holds, right away). */
 PM_EXPORT void pm_gc_clear_garbage(void) {
-  gc_lock(&pmi_gc.lock);
-  gc_ensure_init_locked();
+  control_lock();
   while (!gc_list_is_empty(&pmi_gc.garbage)) {
     pm_gchead_t *h = pmi_gc.garbage.next;
+    pm_assert_internal((gc_flags(h) & PM_GCF_COLLECTOR) == 0);
     gc_list_move(h, &pmi_gc.gen[PM_GC_NGEN - 1]);
     pm_decref(gc_obj(h));
   }
-  gc_unlock(&pmi_gc.lock);
+  control_unlock();
+}
+
+/* `gc.garbage.remove(o)`: one entry only. */
+PM_EXPORT int pm_gc_garbage_remove(void *o) {
+  int rc = -1;
+  control_lock();
+  for (pm_gchead_t *h = pmi_gc.garbage.next; h != &pmi_gc.garbage; h = h->next) {
+    if (gc_obj(h) != o) continue;
+    gc_list_move(h, &pmi_gc.gen[PM_GC_NGEN - 1]);
+    rc = 0;
+    break;
+  }
+  control_unlock();
+  if (rc == 0) pm_decref(o);
+  return rc;
 }
 
 /* ---- Statistics and callbacks -------------------------------------------- */
 PM_EXPORT void pm_gc_get_stats(pm_gc_stats_t out[PM_GC_NGEN]) {
-  GC_LOCKED(for (int i = 0; i < PM_GC_NGEN; i++) out[i] = pmi_gc.stats[i]);
+  control_lock();
+  for (int i = 0; i < PM_GC_NGEN; i++) out[i] = pmi_gc.stats[i];
+  control_unlock();
 }
 
 PM_EXPORT int pm_gc_callback_add(pm_gc_callback_fn fn, void *data) {
   int rc = -1;
-  GC_LOCKED(for (int i = 0; i < PM_GC_MAX_CALLBACKS; i++) if (pmi_gc.callbacks[i].fn == NULL) {
+  control_lock();
+  for (int i = 0; i < PM_GC_MAX_CALLBACKS; i++) {
+    if (pmi_gc.callbacks[i].fn != NULL) continue;
     pmi_gc.callbacks[i] = (gc_callback_t){fn, data};
     rc = 0;
     break;
-  });
+  }
+  control_unlock();
   return rc;
 }
 
 PM_EXPORT int pm_gc_callback_remove(pm_gc_callback_fn fn, void *data) {
   int rc = -1;
-  GC_LOCKED(for (int i = 0; i < PM_GC_MAX_CALLBACKS; i++) if (pmi_gc.callbacks[i].fn == fn &&
-                                                             pmi_gc.callbacks[i].data == data) {
+  control_lock();
+  for (int i = 0; i < PM_GC_MAX_CALLBACKS; i++) {
+    if (pmi_gc.callbacks[i].fn != fn || pmi_gc.callbacks[i].data != data) continue;
     pmi_gc.callbacks[i] = (gc_callback_t){NULL, NULL};
     rc = 0;
     break;
-  });
+  }
+  control_unlock();
   return rc;
 }
 
@@ -218,7 +240,9 @@ PM_EXPORT int pm_gc_callback_remove(pm_gc_callback_fn fn, void *data) {
  * waiting for it; the table is copied first. */
 PM_INTERNAL void pmi_control_callbacks(int phase, const pm_gc_info_t *info) {
   gc_callback_t cbs[PM_GC_MAX_CALLBACKS];
-  GC_LOCKED(for (int i = 0; i < PM_GC_MAX_CALLBACKS; i++) cbs[i] = pmi_gc.callbacks[i]);
+  control_lock();
+  for (int i = 0; i < PM_GC_MAX_CALLBACKS; i++) cbs[i] = pmi_gc.callbacks[i];
+  control_unlock();
   for (int i = 0; i < PM_GC_MAX_CALLBACKS; i++)
     if (cbs[i].fn) cbs[i].fn(phase, info, cbs[i].data);
 }

@@ -1,26 +1,18 @@
-/* gc/object.c — GC objects: the hidden header, the type registry, creation,
- * the refcount slow paths and the deep-dealloc trampoline (issue 4).
+/* gc/object.c — GC objects: the type registry, validation, creation, the
+ * accessors, tracking, immortality and the refcount slow paths behind the
+ * inline pm_incref/pm_decref of include/poolmalloc/gc.h (issue 4).
  *
- * Owns: pm_type_ready, pm_obj_* and the three slow paths behind the inline
- * pm_incref/pm_decref of include/poolmalloc/gc.h.  Memory comes from
- * pmi_calloc/pmi_free (direct calls, no PLT); never malloc, never stdio.
+ * Owns: pm_type_ready, pm_obj_* except the death path (dealloc.c), and the
+ * misuse diagnostics.  Memory comes from pmi_malloc/pmi_calloc (direct
+ * calls, no PLT); never malloc, never stdio.
  *
  * Life of an object (states of one header; docs/gc.md, "Object life"):
  *
  *   pm_obj_new ──> LIVE (refcnt >= 1, tracked iff type->traverse)
- *   LIVE ── decref to 0 ──> DYING: finalize (once, PEP 442; may resurrect
- *           back to LIVE), weak references cleared and their callbacks run,
- *           untracked, pushed on this thread's pending stack
- *   DYING ── trampoline ──> clear() drops its references, dealloc() frees
- *           its resources, the block goes back to the pool (or, with
- *           PM_GC_DEBUG_QUARANTINE, waits poisoned in the quarantine ring)
+ *   LIVE ── decref to 0 ──> DYING (dealloc.c: finalize, weak references,
+ *           clear, free — in that order, in one loop per thread)
  *   LIVE ── pm_obj_make_immortal ──> IMMORTAL (never leaves)
- *
- * The trampoline (CPython's "trashcan", without its depth limit): a
- * dealloc that starts while another is running on the same thread only
- * pushes the object on a thread-local stack linked through the header's
- * next field (free once untracked); the outermost dealloc pops until the
- * stack is empty.  So freeing a million-long chain uses O(1) C stack.
+ *   LIVE ── unreachable cycle ──> found by a collection (collect.c)
  */
 #include "gc_internal.h"
 #include <errno.h>
@@ -38,6 +30,14 @@ PM_INTERNAL bool pmi_object_type_known_locked(const pm_type_t *t) {
   for (size_t i = type_slot(t, pmi_gc.types_cap);; i = (i + 1) & (pmi_gc.types_cap - 1)) {
     if (pmi_gc.types[i] == t) { pmi_gc.last_type = t; return true; }
     if (pmi_gc.types[i] == NULL) return false;
+  }
+}
+
+PM_INTERNAL size_t pmi_object_type_index_locked(const pm_type_t *t) {
+  if (pmi_gc.types_cap == 0 || t == NULL) return SIZE_MAX;
+  for (size_t i = type_slot(t, pmi_gc.types_cap);; i = (i + 1) & (pmi_gc.types_cap - 1)) {
+    if (pmi_gc.types[i] == t) return i;
+    if (pmi_gc.types[i] == NULL) return SIZE_MAX;
   }
 }
 
@@ -65,26 +65,34 @@ static int type_register_locked(const pm_type_t *t) {
   return 0;
 }
 
+/* ready_ is published with release after the registration, read with
+ * acquire without the lock (the first pm_obj_new of a type may race in
+ * several threads; ThreadSanitizer found the plain accesses). */
+static inline bool type_is_ready(const pm_type_t *t) {
+  return __atomic_load_n(&t->ready_, __ATOMIC_ACQUIRE) == PM_GC_TYPE_READY;
+}
+
 PM_EXPORT int pm_type_ready(pm_type_t *type) {
   if (type == NULL || ((uintptr_t)type & PM_OBJF_MASK) != 0 || (type->traverse && !type->clear)) {
     errno = EINVAL;
     return -1;
   }
-  if (type->ready_ == PM_GC_TYPE_READY) return 0;
+  if (type_is_ready(type)) return 0;
   gc_lock(&pmi_gc.lock);
   gc_ensure_init_locked();
   int rc = type_register_locked(type);
-  if (rc == 0) type->ready_ = PM_GC_TYPE_READY;
+  if (rc == 0) __atomic_store_n(&type->ready_, PM_GC_TYPE_READY, __ATOMIC_RELEASE);
   gc_unlock(&pmi_gc.lock);
   if (rc != 0) errno = ENOMEM;
   return rc;
 }
 
 /* ---- Validation and diagnostics ------------------------------------------ */
-/* The header of a freed object waiting in the quarantine. */
-static const pm_type_t gc_freed_type = {.name = "<freed>"};
-#define GC_QUARANTINE_MARK ((uintptr_t)0x9E3779B0u)
-
+/* Validation trusts only two things: pmi_alloc_owns (the memory is the
+ * allocator's) and the type registry (the header's type word is a type
+ * passed to pm_type_ready).  A freed object fails it whatever the allocator
+ * has written into the block since: dealloc.c replaces the type word by
+ * the dead mark before freeing (issue 13, bug 4). */
 PM_INTERNAL bool pmi_object_is_valid_locked(const void *p) {
   if (p == NULL || ((uintptr_t)p & (PM_ALIGN - 1)) != 0) return false;
   if (!pmi_alloc_owns(p)) return false;
@@ -93,13 +101,12 @@ PM_INTERNAL bool pmi_object_is_valid_locked(const void *p) {
   return pmi_object_type_known_locked(gc_type(h));
 }
 
-/* Names o's type without trusting its header more than necessary. */
-static const char *object_type_name(const void *o) {
-  if (o == NULL || !pmi_alloc_owns(o) || ((uintptr_t)o & (PM_ALIGN - 1)))
+PM_INTERNAL const char *pmi_object_type_name(const void *o) {
+  if (o == NULL || !pmi_alloc_owns(o) || ((uintptr_t)o & (PM_ALIGN - 1)) || !pmi_alloc_owns(gc_head(o)))
     return "?";
   pm_gchead_t *h = gc_head(o);
-  if (gc_type(h) == &gc_freed_type && h->prev == GC_QUARANTINE_MARK) {
-    const pm_type_t *was = (const pm_type_t *)h->next;
+  if (pmi_dealloc_is_quarantined(h)) {
+    const pm_type_t *was = pmi_dealloc_quarantined_type(h);
     return was && was->name ? was->name : "?";
   }
   const pm_type_t *t = gc_type(h);
@@ -109,18 +116,19 @@ static const char *object_type_name(const void *o) {
 
 PM_INTERNAL void pmi_object_misuse(const char *what, const void *o) {
   if (pm_config_debug)
-    pmi_fatal("gc: %s %p (type %s)", what, o, object_type_name(o));
-  pmi_fmt_message("gc: %s %p (type %s)", what, o, object_type_name(o));
+    pmi_fatal("gc: %s %p (type %s)", what, o, pmi_object_type_name(o));
+  pmi_fmt_message("gc: %s %p (type %s)", what, o, pmi_object_type_name(o));
 }
 
-/* Classifies o: NULL if it is a live object, else what is wrong with it. */
-static const char *object_problem(const void *o) {
+/* Classifies o: NULL if it is a live object, else what is wrong with it.
+ * Lock held. */
+static const char *object_problem_locked(const void *o) {
   if (o == NULL) return "NULL object";
   if (((uintptr_t)o & (PM_ALIGN - 1)) != 0 || !pmi_alloc_owns(o) ||
       !pmi_alloc_owns(gc_head(o)))
     return "not a GC object";
   pm_gchead_t *h = gc_head(o);
-  if (gc_type(h) == &gc_freed_type && h->prev == GC_QUARANTINE_MARK) return "use of freed object";
+  if (pmi_dealloc_is_quarantined(h)) return "use of freed object";
   if (!pmi_object_type_known_locked(gc_type(h))) return "not a GC object (or freed)";
   if (gc_refcnt(h) == 0) return "use of object with refcount 0 (freed?)";
   return NULL;
@@ -128,21 +136,17 @@ static const char *object_problem(const void *o) {
 
 PM_EXPORT void pm_obj_check(const void *o) {
   gc_lock(&pmi_gc.lock);
-  const char *problem = object_problem(o);
+  const char *problem = object_problem_locked(o);
+  const char *name = problem ? pmi_object_type_name(o) : NULL;
   gc_unlock(&pmi_gc.lock);
-  if (problem) pmi_fatal("gc: %s %p (type %s)", problem, o, object_type_name(o));
+  if (problem) pmi_fatal("gc: %s %p (type %s)", problem, o, name);
 }
 
 /* ---- Creation ----------------------------------------------------------- */
-/* The bytes an object is accounted for (live_bytes, the bytes trigger):
- * header + basicsize for fixed-size types, which needs no lookup in the
- * allocator, and the block's usable size for variable-size ones. */
-static inline size_t object_bytes(const pm_type_t *t, const pm_gchead_t *h) {
-  return t->itemsize ? pmi_usable_size(h) : PM_GC_HEADER_SIZE + t->basicsize;
-}
+
 
 PM_EXPORT void *pm_obj_new_flags(pm_type_t *type, size_t nitems, unsigned flags) {
-  if (pm_unlikely(type == NULL || type->ready_ != PM_GC_TYPE_READY)) {
+  if (pm_unlikely(type == NULL || !type_is_ready(type))) {
     if (pm_type_ready(type) != 0) return NULL;
   }
   size_t size;
@@ -160,9 +164,10 @@ PM_EXPORT void *pm_obj_new_flags(pm_type_t *type, size_t nitems, unsigned flags)
   h->next = NULL;
   h->prev = 0;
   h->gc_refs = 0;
-  size_t usable = object_bytes(type, h);
+  size_t usable = gc_object_bytes(type, h);
   bool atomic = (flags & PM_OBJ_ATOMIC) || (type->flags & PM_TYPE_ATOMIC) || pmi_gc.atomic_default;
   h->type_bits = (uintptr_t)type | (atomic ? PM_OBJF_ATOMIC : 0);
+  pm_assert(gc_type(h) == type);       /* pm_type_ready checked the alignment */
   __atomic_store_n(&h->refcnt, 1, __ATOMIC_RELAXED);
   gc_lock(&pmi_gc.lock);
   gc_ensure_init_locked();
@@ -193,7 +198,7 @@ PM_EXPORT size_t pm_obj_size(const void *o) {
 }
 PM_EXPORT int pm_obj_is_tracked(const void *o) {
   gc_lock(&pmi_gc.lock);
-  int r = gc_is_tracked(gc_head(o));
+  int r = gc_is_tracked(gc_head(o)) && gc_refcnt(gc_head(o)) != 0;   /* not a pending death */
   gc_unlock(&pmi_gc.lock);
   return r;
 }
@@ -205,32 +210,36 @@ PM_EXPORT int pm_obj_is_finalized(const void *o) {
   return r;
 }
 
+/* A dying object (refcount 0) is never tracked again: its pending-death
+ * link lives in next.  Objects of types without traverse hold no
+ * references and are never tracked. */
 PM_EXPORT void pm_obj_track(void *o) {
   pm_gchead_t *h = gc_head(o);
   gc_lock(&pmi_gc.lock);
   gc_ensure_init_locked();
-  if (!gc_is_tracked(h) && gc_type(h)->traverse) {
-    gc_list_append(h, pm_obj_is_immortal(o) ? &pmi_gc.immortal : &pmi_gc.gen[0]);
-    if (!pm_obj_is_immortal(o)) pmi_gc.count[0]++;
+  if (!gc_is_tracked(h) && gc_type(h)->traverse && gc_refcnt(h) != 0) {
+    pm_assert_internal((gc_flags(h) & PM_GCF_COLLECTOR) == 0);
+    gc_list_append(h, gc_is_immortal(h) ? &pmi_gc.immortal : &pmi_gc.gen[0]);
+    if (!gc_is_immortal(h)) pmi_gc.count[0]++;
   }
   gc_unlock(&pmi_gc.lock);
 }
 
+/* Allowed at any time, from finalizers during a collection too (CPython's
+ * tp_finalize may call PyObject_GC_UnTrack; issue 13, item 7): the object
+ * leaves the collection's set and its references count as external. */
 PM_EXPORT void pm_obj_untrack(void *o) {
   pm_gchead_t *h = gc_head(o);
   gc_lock(&pmi_gc.lock);
-  if (gc_is_tracked(h)) {
-    if (pmi_gc.collecting && (gc_flags(h) & PM_GCF_COLLECTING))
-      pmi_object_misuse("untrack during a collection of", o);
-    else
-      gc_list_remove(h);
-  }
+  pm_assert_internal(pmi_object_is_valid_locked(o));
+  if (gc_is_tracked(h) && gc_refcnt(h) != 0) gc_list_remove_untrack(h);
   gc_unlock(&pmi_gc.lock);
 }
 
 PM_EXPORT void pm_obj_make_immortal(void *o) {
   pm_gchead_t *h = gc_head(o);
   gc_lock(&pmi_gc.lock);
+  pm_assert(gc_refcnt(h) != 0);
   gc_ensure_init_locked();
   if (gc_refcnt(h) < PM_REFCNT_IMMORTAL) {
     __atomic_store_n(&h->refcnt, PM_REFCNT_IMMORTAL_INIT, __ATOMIC_RELAXED);
@@ -247,14 +256,14 @@ PM_EXPORT void pm_obj_refcnt_error_(void *o) {
   if (h->type_bits & PM_OBJF_ATOMIC)   /* the fetch_sub wrapped: undo it */
     __atomic_fetch_add(&h->refcnt, 1, __ATOMIC_RELAXED);
   gc_lock(&pmi_gc.lock);
-  bool freed = gc_type(h) == &gc_freed_type && h->prev == GC_QUARANTINE_MARK;
+  bool freed = pmi_dealloc_is_quarantined(h);
   gc_unlock(&pmi_gc.lock);
   pmi_object_misuse(freed ? "decref of freed object" : "decref below zero of", o);
 }
 
 PM_EXPORT void pm_obj_incref_checked_(void *o) {
   gc_lock(&pmi_gc.lock);
-  const char *problem = object_problem(o);
+  const char *problem = object_problem_locked(o);
   gc_unlock(&pmi_gc.lock);
   if (problem) { pmi_object_misuse(problem, o); return; }
   pm_gchead_t *h = gc_head(o);
@@ -266,103 +275,39 @@ PM_EXPORT void pm_obj_incref_checked_(void *o) {
 
 PM_EXPORT void pm_obj_decref_checked_(void *o) {
   gc_lock(&pmi_gc.lock);
-  const char *problem = o ? object_problem(o) : "NULL object";
-  gc_unlock(&pmi_gc.lock);
-  if (problem) {
-    pm_gchead_t *h = o ? gc_head(o) : NULL;
-    if (h && gc_type(h) == &gc_freed_type) pmi_object_misuse("decref of freed object", o);
-    else if (h && pmi_object_type_known_locked(gc_type(h)) && gc_refcnt(h) == 0)
-      pmi_object_misuse("decref below zero of", o);
-    else pmi_object_misuse(problem, o);
-    return;
+  const char *problem = object_problem_locked(o);
+  if (problem && o) {
+    pm_gchead_t *h = gc_head(o);
+    if (pmi_dealloc_is_quarantined(h)) problem = "decref of freed object";
+    else if (pmi_object_is_valid_locked(o) && gc_refcnt(h) == 0) problem = "decref below zero of";
   }
+  gc_unlock(&pmi_gc.lock);
+  if (problem) { pmi_object_misuse(problem, o); return; }
+  pmi_object_decref_was_last(o);
+}
+
+/* The inline pm_decref, plus whether it was the last reference (the
+ * collector counts weak references freed after their callbacks). */
+PM_INTERNAL bool pmi_object_decref_was_last(void *o) {
   pm_gchead_t *h = gc_head(o);
   uint32_t r = gc_refcnt(h);
-  if (r >= PM_REFCNT_IMMORTAL) return;
+  if (r >= PM_REFCNT_IMMORTAL) return false;
   if (h->type_bits & PM_OBJF_ATOMIC) {
-    if (__atomic_fetch_sub(&h->refcnt, 1, __ATOMIC_ACQ_REL) == 1) pm_obj_dealloc_(o);
-  } else if (r == 1) {
+    r = __atomic_fetch_sub(&h->refcnt, 1, __ATOMIC_RELEASE);
+    if (r == 1) {
+      (void)__atomic_load_n(&h->refcnt, __ATOMIC_ACQUIRE);   /* as pm_decref */
+      pm_obj_dealloc_(o);
+      return true;
+    }
+    if (pm_unlikely(r == 0)) pm_obj_refcnt_error_(o);
+    return false;
+  }
+  if (pm_unlikely(r <= 1)) {
+    if (r == 0) { pm_obj_refcnt_error_(o); return false; }
     __atomic_store_n(&h->refcnt, 0, __ATOMIC_RELAXED);
     pm_obj_dealloc_(o);
-  } else {
-    __atomic_store_n(&h->refcnt, r - 1, __ATOMIC_RELAXED);
+    return true;
   }
-}
-
-/* ---- Deallocation: finalize, weakrefs, trampoline, free ----------------- */
-static __thread pm_gchead_t *dealloc_pending __attribute__((tls_model("initial-exec")));
-static __thread bool dealloc_active __attribute__((tls_model("initial-exec")));
-
-/* Parks h, poisoned, in the quarantine ring (PM_GC_DEBUG_QUARANTINE) and
- * frees the oldest entry.  Lock held. */
-static void object_quarantine_locked(pm_gchead_t *h) {
-  h->next = (pm_gchead_t *)gc_type(h);   /* remembered for the diagnostic */
-  h->prev = GC_QUARANTINE_MARK;
-  h->type_bits = (uintptr_t)&gc_freed_type;
-  __atomic_store_n(&h->refcnt, 0, __ATOMIC_RELAXED);
-  size_t i = pmi_gc.quarantine_pos++ % PM_GC_QUARANTINE;
-  pm_gchead_t *old = pmi_gc.quarantine[i];
-  pmi_gc.quarantine[i] = h;
-  if (old) pmi_free(old);
-}
-
-/* Empties the thread's pending stack: clear, dealloc hook, free. */
-static void dealloc_drain(void) {
-  dealloc_active = true;
-  pm_gchead_t *h;
-  while ((h = dealloc_pending) != NULL) {
-    dealloc_pending = h->next;
-    h->next = NULL;
-    const pm_type_t *t = gc_type(h);
-    void *o = gc_obj(h);
-    if (t->clear) t->clear(o);          /* may push more onto the stack */
-    if (t->dealloc) t->dealloc(o);
-    if (pm_likely(!(pmi_gc.debug & PM_GC_DEBUG_QUARANTINE))) {
-      pmi_free(h);
-    } else {
-      gc_lock(&pmi_gc.lock);
-      object_quarantine_locked(h);
-      gc_unlock(&pmi_gc.lock);
-    }
-  }
-  dealloc_active = false;
-}
-
-PM_EXPORT void pm_obj_dealloc_(void *o) {
-  pm_gchead_t *h = gc_head(o);
-  const pm_type_t *t = gc_type(h);
-  if (pm_unlikely(t == &gc_freed_type)) {   /* release: ignore the call */
-    pmi_object_misuse("decref of freed object", o);
-    return;
-  }
-  /* PEP 442: finalize at most once; a finalizer that stores a reference
-   * resurrects the object. */
-  if (t->finalize) {
-    gc_lock(&pmi_gc.lock);
-    bool first = !(gc_flags(h) & PM_GCF_FINALIZED);
-    gc_flag_set(h, PM_GCF_FINALIZED);
-    gc_unlock(&pmi_gc.lock);
-    if (first) {
-      __atomic_store_n(&h->refcnt, 1, __ATOMIC_RELAXED);
-      t->finalize(o);
-      if (__atomic_fetch_sub(&h->refcnt, 1, __ATOMIC_ACQ_REL) != 1) return;
-    }
-  }
-  size_t usable = object_bytes(t, h);
-  gc_lock(&pmi_gc.lock);
-  if (gc_is_tracked(h)) {
-    gc_list_remove(h);
-    if (pmi_gc.count[0] > 0) pmi_gc.count[0]--;   /* as PyObject_GC_Del */
-  }
-  pmi_gc.live_objects--;          /* counted here to need no second lock */
-  pmi_gc.live_bytes -= usable;
-  pmi_weakref_t *callbacks = NULL;
-  if (gc_flags(h) & PM_GCF_WEAKREFS) pmi_weakref_clear_locked(o, &callbacks);
-  gc_unlock(&pmi_gc.lock);
-  /* The callbacks see the weak reference already cleared and this object
-   * not yet touched: nothing they can reach is half destroyed. */
-  if (callbacks) pmi_weakref_run_callbacks(callbacks);
-  h->next = dealloc_pending;
-  dealloc_pending = h;
-  if (!dealloc_active) dealloc_drain();
+  __atomic_store_n(&h->refcnt, r - 1, __ATOMIC_RELAXED);
+  return false;
 }

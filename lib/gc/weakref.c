@@ -1,8 +1,10 @@
-/* gc/weakref.c — weak references to GC objects, with callbacks (issue 4).
+/* gc/weakref.c — weak references to GC objects, with callbacks (issues 4
+ * and 13).
  *
- * Owns: pm_weakref_type, pm_weakref_new/get/count, and the table that maps
- * a referent to the list of weak references pointing at it.  The table
- * lives here rather than in the object header so that objects nobody
+ * Owns: pm_weakref_type, pm_weakref_new/get/count/getweakrefs, the table
+ * that maps a referent to the list of weak references pointing at it, and
+ * the owned weak references that weak containers and finalizers use.  The
+ * table lives here rather than in the object header so that objects nobody
  * weakly references (nearly all) pay nothing: the header only carries the
  * PM_GCF_WEAKREFS flag.  Everything runs under the layer lock; memory
  * comes from pmi_calloc.  Never malloc, never stdio.
@@ -12,16 +14,30 @@
  *   callback   optional, called as callback(wr, cb_obj)
  *   cb_obj     a strong reference (traversed), so whatever the callback
  *              can reach through it is alive when it runs
+ *   owner      for owned weak references only: the weak container or
+ *              finalizer it serves (borrowed; NULL once that one is gone)
+ *
+ * A referent's list (as CPython's): the shared callback-less weak reference
+ * first, if there is one (pm_weakref_new(o, NULL, NULL) returns it again
+ * with a new reference, as CPython reuses the basic ref), then the others,
+ * newest first.  Callbacks run in list order: newest first (issue 13,
+ * item 8).
  *
  * Ordering (docs/gc.md, "Weak references"), the guarantee being that a
  * callback never sees a half-destroyed object:
  *   refcount death:  finalize -> detach every weakref (referent = NULL)
- *                    -> callbacks -> clear() -> free
+ *                    -> callbacks -> clear() -> free (dealloc.c)
  *   cycle garbage:   unreachable set found -> detach the weakrefs of every
  *                    unreachable object -> callbacks of the weakrefs that are
  *                    themselves reachable (weakrefs inside the garbage are
  *                    cleared silently, as in CPython's handle_weakrefs) ->
  *                    finalizers -> clear().
+ *
+ * Threads (gc.h, "Thread model"): the callbacks run in the thread where the
+ * referent dies, and the layer holds a reference to the weak reference
+ * around them.  So a weak reference is ATOMIC whenever its referent is, and
+ * a callback object given with an atomic referent must be atomic or
+ * immortal (its count is dropped wherever the weak reference dies).
  *
  * Table invariant: an entry (referent, head) exists  <=>  head != NULL
  * <=>  PM_GCF_WEAKREFS is set on the referent.  Linear probing, deletion
@@ -35,10 +51,12 @@ struct pmi_weakref_s {
   pm_weakref_cb callback;
   void *cb_obj;                    /* strong, may be NULL        */
   pmi_weakref_t *next, *prev;      /* weakrefs to the same object */
-  pmi_weakref_t *cb_next;          /* deferred-callback list     */
+  pmi_weakref_t *cb_next;          /* queued-callback list       */
+  void *owner;                     /* owned weakrefs: borrowed   */
+  size_t slot;                     /* owned weakrefs: the owner's index */
 };
 
-/* ---- The referent table ------------------------------------------------- */
+/* ---- The referent table (weakref.c's state; under the layer lock) ------ */
 typedef struct wr_entry_s { void *key; pmi_weakref_t *head; } wr_entry_t;
 static struct {
   wr_entry_t *slots;
@@ -102,12 +120,20 @@ static void wr_delete(wr_entry_t *e) {
   wr_table.n--;
 }
 
+/* Is wr the shareable kind (no callback, no callback object, no owner)? */
+static bool wr_is_basic(const pmi_weakref_t *wr) {
+  return wr->callback == NULL && wr->cb_obj == NULL && wr->owner == NULL;
+}
+
 /* Unlinks wr from its referent's list (lock held). */
 static void wr_detach_locked(pmi_weakref_t *wr) {
+  pm_assert_internal(gc_lock_held(&pmi_gc.lock));
   void *r = wr->referent;
   if (r == NULL) return;
+  pm_assert_internal(gc_flags(gc_head(r)) & PM_GCF_WEAKREFS);
   wr->referent = NULL;
   wr_entry_t *e = wr_find(r);
+  pm_assert(e != NULL);
   if (e == NULL) return;
   if (wr->prev) wr->prev->next = wr->next;
   else e->head = wr->next;
@@ -117,6 +143,7 @@ static void wr_detach_locked(pmi_weakref_t *wr) {
     wr_delete(e);
     gc_flag_clear(gc_head(r), PM_GCF_WEAKREFS);
   }
+  pm_assert_expensive(wr_find(r) == NULL || wr_find(r)->head != NULL);
 }
 
 /* ---- The weakref type ---------------------------------------------------- */
@@ -131,6 +158,7 @@ static void weakref_clear(void *self) {
   gc_lock(&pmi_gc.lock);
   wr_detach_locked(wr);
   wr->callback = NULL;
+  wr->owner = NULL;
   gc_unlock(&pmi_gc.lock);
   PM_CLEAR(wr->cb_obj);
 }
@@ -142,95 +170,190 @@ PM_EXPORT pm_type_t pm_weakref_type = {
     .clear = weakref_clear,
 };
 
-/* ---- Public API --------------------------------------------------------- */
+/* ---- Creation ------------------------------------------------------------- */
+/* Links a new weak reference into referent's list: a basic one at the
+ * head, any other right after the basic one (so newest first).  Returns
+ * false (ENOMEM, or EINVAL if the referent is already dying). */
+static bool wr_link_locked(pmi_weakref_t *wr, void *referent) {
+  pm_assert_internal(gc_lock_held(&pmi_gc.lock));
+  pm_assert(wr->referent == NULL && wr->next == NULL && wr->prev == NULL);
+  if (gc_refcnt(gc_head(referent)) == 0) { errno = EINVAL; return false; }   /* dying */
+  /* the table entry exists exactly when the flag is set */
+  pm_assert_internal(!(gc_flags(gc_head(referent)) & PM_GCF_WEAKREFS) == (wr_find(referent) == NULL));
+  wr_entry_t *e = wr_find(referent);
+  if (e == NULL && (e = wr_insert(referent)) == NULL) { errno = ENOMEM; return false; }
+  wr->referent = referent;
+  pmi_weakref_t *after = e->head && wr_is_basic(e->head) && !wr_is_basic(wr) ? e->head : NULL;
+  wr->prev = after;
+  wr->next = after ? after->next : e->head;
+  if (wr->next) wr->next->prev = wr;
+  if (after) after->next = wr;
+  else e->head = wr;
+  gc_flag_set(gc_head(referent), PM_GCF_WEAKREFS);
+  return true;
+}
+
+/* A weak reference is atomic whenever its referent is (bug 3). */
+static pmi_weakref_t *wr_alloc(void *referent) {
+  return pm_obj_new_flags(&pm_weakref_type, 0, gc_is_atomic(gc_head(referent)) ? PM_OBJ_ATOMIC : 0);
+}
+
 PM_EXPORT void *pm_weakref_new(void *referent, pm_weakref_cb callback, void *cb_obj) {
   if (referent == NULL) { errno = EINVAL; return NULL; }
-  pmi_weakref_t *wr = pm_obj_new(&pm_weakref_type);
-  if (wr == NULL) return NULL;
-  gc_lock(&pmi_gc.lock);
-  wr_entry_t *e = NULL;
-  if (gc_refcnt(gc_head(referent)) != 0) {   /* a dying object gets no new weakrefs */
-    e = wr_find(referent);
-    if (e == NULL) e = wr_insert(referent);
-  }
-  if (e == NULL) {
-    gc_unlock(&pmi_gc.lock);
-    pm_decref(wr);
-    errno = gc_refcnt(gc_head(referent)) ? ENOMEM : EINVAL;
+  pm_gchead_t *rh = gc_head(referent);
+  if (cb_obj && gc_is_atomic(rh) && !gc_is_atomic(gc_head(cb_obj)) && !gc_is_immortal(gc_head(cb_obj))) {
+    errno = EINVAL;             /* its count would be dropped in a foreign thread */
     return NULL;
   }
-  wr->referent = referent;
+  if (callback == NULL && cb_obj == NULL) {   /* the shared basic reference */
+    gc_lock(&pmi_gc.lock);
+    wr_entry_t *e = (gc_flags(rh) & PM_GCF_WEAKREFS) ? wr_find(referent) : NULL;
+    pmi_weakref_t *basic = e && wr_is_basic(e->head) ? e->head : NULL;
+    if (basic) pm_incref(basic);
+    gc_unlock(&pmi_gc.lock);
+    if (basic) return basic;
+  }
+  pmi_weakref_t *wr = wr_alloc(referent);
+  if (wr == NULL) return NULL;
   wr->callback = callback;
   wr->cb_obj = cb_obj;
   if (cb_obj) pm_incref(cb_obj);
-  wr->prev = NULL;
-  wr->next = e->head;
-  if (e->head) e->head->prev = wr;
-  e->head = wr;
-  gc_flag_set(gc_head(referent), PM_GCF_WEAKREFS);
+  gc_lock(&pmi_gc.lock);
+  pmi_weakref_t *basic = NULL;
+  if (wr_is_basic(wr)) {        /* another thread may have made one meanwhile */
+    wr_entry_t *e = (gc_flags(rh) & PM_GCF_WEAKREFS) ? wr_find(referent) : NULL;
+    if (e && wr_is_basic(e->head)) pm_incref(basic = e->head);
+  }
+  bool ok = basic != NULL || wr_link_locked(wr, referent);
   gc_unlock(&pmi_gc.lock);
+  if (basic || !ok) {
+    int err = errno;
+    pm_decref(wr);
+    errno = err;
+    return basic;
+  }
   return wr;
 }
 
-PM_EXPORT void *pm_weakref_get(void *wrp) {
-  pmi_weakref_t *wr = wrp;
+PM_INTERNAL void *pmi_weakref_new_owned(void *referent, pm_weakref_cb callback, void *owner,
+                                        size_t slot) {
+  pmi_weakref_t *wr = wr_alloc(referent);
+  if (wr == NULL) return NULL;
+  wr->callback = callback;
+  wr->owner = owner;
+  wr->slot = slot;
   gc_lock(&pmi_gc.lock);
-  void *r = wr->referent;
-  if (r) {
-    pm_gchead_t *h = gc_head(r);
-    uint32_t c = gc_refcnt(h);
-    if (c == 0) r = NULL;                       /* dying: too late */
-    else if (c < PM_REFCNT_IMMORTAL) {
-      if (h->type_bits & PM_OBJF_ATOMIC) {
-        while (c != 0 && !__atomic_compare_exchange_n(&h->refcnt, &c, c + 1, true,
-                                                      __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {}
-        if (c == 0) r = NULL;
-      } else {
-        __atomic_store_n(&h->refcnt, c + 1, __ATOMIC_RELAXED);
-      }
-    }
+  bool ok = wr_link_locked(wr, referent);
+  gc_unlock(&pmi_gc.lock);
+  if (!ok) {
+    int err = errno;
+    wr->owner = NULL;
+    pm_decref(wr);
+    errno = err;
+    return NULL;
   }
+  return wr;
+}
+
+PM_INTERNAL void *pmi_weakref_owner_locked(void *wrp, size_t *slot) {
+  pmi_weakref_t *wr = wrp;
+  if (slot) *slot = wr->slot;
+  return wr->owner;
+}
+PM_INTERNAL void pmi_weakref_set_slot_locked(void *wrp, size_t slot) { ((pmi_weakref_t *)wrp)->slot = slot; }
+PM_INTERNAL void pmi_weakref_disown_locked(void *wrp) {
+  pmi_weakref_t *wr = wrp;
+  pm_assert_internal(gc_lock_held(&pmi_gc.lock));
+  wr->owner = NULL;
+  wr->callback = NULL;
+  wr_detach_locked(wr);
+}
+PM_INTERNAL void *pmi_weakref_referent_locked(void *wrp) { return ((pmi_weakref_t *)wrp)->referent; }
+
+/* ---- Reading ------------------------------------------------------------- */
+PM_INTERNAL void *pmi_weakref_get_locked(void *wrp) {
+  pmi_weakref_t *wr = wrp;
+  void *r = wr->referent;
+  if (r == NULL) return NULL;
+  pm_gchead_t *h = gc_head(r);
+  uint32_t c = gc_refcnt(h);
+  if (c == 0) return NULL;                    /* dying: too late */
+  if (c >= PM_REFCNT_IMMORTAL) return r;
+  if (gc_is_atomic(h)) {
+    /* never from 0: a death racing in another thread wins */
+    while (c != 0 && !__atomic_compare_exchange_n(&h->refcnt, &c, c + 1, true, __ATOMIC_RELAXED,
+                                                  __ATOMIC_RELAXED)) {}
+    return c == 0 ? NULL : r;
+  }
+  __atomic_store_n(&h->refcnt, c + 1, __ATOMIC_RELAXED);
+  return r;
+}
+
+PM_EXPORT void *pm_weakref_get(void *wr) {
+  gc_lock(&pmi_gc.lock);
+  void *r = pmi_weakref_get_locked(wr);
   gc_unlock(&pmi_gc.lock);
   return r;
 }
 
-PM_EXPORT size_t pm_weakref_count(const void *o) {
+PM_EXPORT size_t pm_weakref_count(const void *o) { return pm_weakref_getweakrefs(o, NULL, 0); }
+
+PM_EXPORT size_t pm_weakref_getweakrefs(const void *o, void **out, size_t cap) {
   size_t n = 0;
   gc_lock(&pmi_gc.lock);
-  wr_entry_t *e = wr_find(o);
-  for (pmi_weakref_t *wr = e ? e->head : NULL; wr; wr = wr->next) n++;
+  wr_entry_t *e = (gc_flags(gc_head(o)) & PM_GCF_WEAKREFS) ? wr_find(o) : NULL;
+  for (pmi_weakref_t *wr = e ? e->head : NULL; wr; wr = wr->next, n++)
+    if (n < cap) out[n] = wr;
   gc_unlock(&pmi_gc.lock);
   return n;
 }
 
-/* ---- Clearing (called by object.c and collect.c) ------------------------ */
-PM_INTERNAL void pmi_weakref_clear_locked(void *o, pmi_weakref_t **defer) {
+/* ---- Clearing (called by dealloc.c and collect.c) ------------------------ */
+PM_INTERNAL void pmi_weakref_clear_locked(void *o, pmi_wrlist_t *out) {
+  pm_assert_internal(gc_lock_held(&pmi_gc.lock));
   wr_entry_t *e = wr_find(o);
   gc_flag_clear(gc_head(o), PM_GCF_WEAKREFS);
   if (e == NULL) return;
   pmi_weakref_t *wr = e->head;
   wr_delete(e);
-  while (wr) {
+  while (wr) {                              /* list order: newest first */
+    pm_assert_internal(wr->referent == o);
     pmi_weakref_t *next = wr->next;
     pm_gchead_t *wh = gc_head(wr);
     wr->referent = NULL;
     wr->next = wr->prev = NULL;
     if (wr->callback && gc_refcnt(wh) != 0 && !(gc_flags(wh) & PM_GCF_UNREACHABLE)) {
       pm_incref(wr);
-      wr->cb_next = *defer;
-      *defer = wr;
+      wr->cb_next = NULL;
+      if (out->last) out->last->cb_next = wr;
+      else out->first = wr;
+      out->last = wr;
     }
     wr = next;
   }
 }
 
-PM_INTERNAL void pmi_weakref_run_callbacks(pmi_weakref_t *list) {
-  while (list) {
-    pmi_weakref_t *wr = list;
-    list = wr->cb_next;
-    wr->cb_next = NULL;
-    pm_weakref_cb cb = wr->callback;
-    if (cb) cb(wr, wr->cb_obj);
-    pm_decref(wr);
-  }
+PM_INTERNAL pmi_weakref_t *pmi_weakref_list_pop(pmi_wrlist_t *list) {
+  pmi_weakref_t *wr = list->first;
+  if (wr == NULL) return NULL;
+  list->first = wr->cb_next;
+  if (list->first == NULL) list->last = NULL;
+  wr->cb_next = NULL;
+  return wr;
+}
+
+PM_INTERNAL bool pmi_weakref_run_one(pmi_weakref_t *wr) {
+  pm_assert(wr->referent == NULL && gc_refcnt(gc_head(wr)) != 0);
+  gc_lock(&pmi_gc.lock);
+  pm_weakref_cb cb = wr->callback;        /* an owner may have cleared it */
+  gc_unlock(&pmi_gc.lock);
+  if (cb) cb(wr, wr->cb_obj);
+  return pmi_object_decref_was_last(wr);
+}
+
+PM_INTERNAL long pmi_weakref_run_callbacks(pmi_wrlist_t *list) {
+  long freed = 0;
+  pmi_weakref_t *wr;
+  while ((wr = pmi_weakref_list_pop(list)) != NULL) freed += pmi_weakref_run_one(wr);
+  return freed;
 }

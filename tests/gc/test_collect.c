@@ -4,8 +4,10 @@
  * callbacks, introspection, uncollectable objects and memory going back
  * to the OS after a big collection.
  */
+#include "config.h"
 #include "../tap.h"
 #include "gcnode.h"
+#include "gc/gc_internal.h"   /* the validators (unit style: libpm_internal) */
 #include <poolmalloc.h>
 
 /* Every test starts from an empty young generation and default settings. */
@@ -272,13 +274,15 @@ TEST(stats_count_collections_and_collected) {
   expect_eq(s1[0].collections, s0[0].collections);
 }
 
-/* clear() that does not drop the reference: the object survives and is
- * counted as uncollectable, and nothing is freed behind its back. */
+/* clear() that does not drop the reference: the object survives the
+ * collection, unreachable.  That is CPython's "uncollectable" (issue 13,
+ * item 5): counted, and moved to the garbage list, which holds a reference
+ * to it, so later collections do not examine it again. */
 static void stubborn_clear(void *self) { (void)self; }
 static pm_type_t stubborn_type = {.name = "stubborn", .basicsize = sizeof(gcnode_t),
                                   .traverse = gcn_traverse, .clear = stubborn_clear};
 
-TEST(objects_surviving_clear_are_uncollectable) {
+TEST(objects_surviving_clear_are_uncollectable_and_go_to_garbage) {
   fresh();
   gcnode_t *s = pm_obj_new(&stubborn_type);
   gcn_link(s, 0, s);
@@ -288,10 +292,52 @@ TEST(objects_surviving_clear_are_uncollectable) {
   expect_eq(pm_gc_collect(2), 1);
   pm_gc_get_stats(st1);
   expect_eq(st1[2].uncollectable, st0[2].uncollectable + 1);
+  void *g[4];
+  expect_eq(pm_gc_get_garbage(g, 4), 1);
+  expect_true(g[0] == s);
+  expect_eq(pm_obj_refcnt(s), 2);       /* its own, and the list's */
+  expect_eq(pm_gc_collect(2), 0);       /* not examined again */
+  expect_eq(pm_gc_garbage_remove(s), 0);
+  expect_eq(pm_gc_garbage_remove(s), -1);
+  expect_eq(pm_gc_get_garbage(g, 4), 0);
   expect_true(pm_obj_is_tracked(s));
   expect_eq(pm_obj_refcnt(s), 1);
   s->ref[0] = NULL;             /* break it by hand */
   pm_decref(s);
+}
+
+/* A clear() that stores its object in a live one: alive after the
+ * collection for a reason, so not uncollectable (CPython: "it may die
+ * later"), and back in an older generation. */
+static void *adopter_slot;
+static void adopting_clear(void *self) {
+  gcnode_t *n = self;
+  if (adopter_slot == NULL) { pm_incref(n); adopter_slot = n; }
+  for (int i = 0; i < GCNODE_MAX; i++) PM_CLEAR(n->ref[i]);
+}
+static pm_type_t adopting_type = {.name = "adopting", .basicsize = sizeof(gcnode_t),
+                                  .traverse = gcn_traverse, .clear = adopting_clear};
+
+TEST(objects_resurrected_by_clear_are_not_uncollectable) {
+  fresh();
+  adopter_slot = NULL;
+  gcnode_t *s = pm_obj_new(&adopting_type);
+  gcn_link(s, 0, s);
+  pm_decref(s);
+  pm_gc_stats_t st0[3], st1[3];
+  pm_gc_get_stats(st0);
+  size_t old0 = pm_gc_gen_size(2);
+  expect_eq(pm_gc_collect(2), 1);
+  pm_gc_get_stats(st1);
+  expect_eq(st1[2].uncollectable, st0[2].uncollectable);
+  expect_eq(pm_gc_get_garbage(NULL, 0), 0);
+  expect_true(adopter_slot == s);
+  expect_true(pm_obj_is_tracked(s));
+  expect_eq(pm_gc_gen_size(2), old0 + 1);
+  void *keep = adopter_slot;
+  pm_decref(keep);              /* no references left: freed by refcount */
+  expect_eq(pm_gc_gen_size(2), old0);
+  adopter_slot = NULL;
 }
 
 TEST(referrers_and_referents) {
@@ -352,4 +398,29 @@ TEST(big_collection_returns_memory_to_the_os) {
            after.arena_resident, before.pool_in_use, after.pool_in_use);
   expect_ge(before.arena_resident, (size_t)N * 72);
   expect_le(after.arena_resident + (size_t)N * 72 / 2, before.arena_resident);
+}
+
+/* ---- validate_list (issue 12 §1) ----------------------------------------- */
+/* The walker that PM_DEBUG >= 3 runs between phases: it must catch a broken
+ * back link and a stray collector flag (called directly here, whatever the
+ * build's debug level). */
+TEST(validate_list_catches_broken_links_and_stray_flags) {
+  fresh();
+  gcnode_t *a = gcn_new(), *b = gcn_new(), *c = gcn_new();
+  gc_lock(&pmi_gc.lock);
+  pm_gchead_t *l = &pmi_gc.gen[0];
+  expect_true(pmi_collect_list_is_valid(l, PM_GCF_COLLECTOR, 0));
+  expect_true(pmi_collect_state_is_valid());
+  pm_gchead_t *hb = PM_GCHEAD(b);
+  gc_flag_set(hb, PM_GCF_UNREACHABLE);
+  expect_false(pmi_collect_list_is_valid(l, PM_GCF_COLLECTOR, 0));
+  expect_false(pmi_collect_state_is_valid());
+  gc_flag_clear(hb, PM_GCF_UNREACHABLE);
+  pm_gchead_t *saved = gc_prev(hb);
+  gc_set_prev(hb, PM_GCHEAD(c));          /* a wrong back link */
+  expect_false(pmi_collect_list_is_valid(l, PM_GCF_COLLECTOR, 0));
+  gc_set_prev(hb, saved);
+  expect_true(pmi_collect_list_is_valid(l, PM_GCF_COLLECTOR, 0));
+  gc_unlock(&pmi_gc.lock);
+  pm_decref(a), pm_decref(b), pm_decref(c);
 }
