@@ -332,6 +332,8 @@ static void pmi_free_aligned_sized(void *p, size_t alignment, size_t size) {
 
 bool pmi_alloc_trim(void) { return pmi_heap_trim(); }
 
+uint64_t pmi_alloc_clock_ns(void) { return pmi_prim_precise_ns(); }
+
 static int pmi_malloc_trim(size_t pad) { return pmi_alloc_trim() ? 1 : 0; }
 
 /* ---- The pm_* names ------------------------------------------------------- */

@@ -317,6 +317,8 @@ PM_INTERNAL size_t pmi_usable_size(const void *p);
 PM_INLINE bool pmi_alloc_owns(const void *p) { return pmi_pagemap_kind(p) != PM_CHUNK_FOREIGN; }
 /* malloc_trim(0): returns true if memory went back to the OS. */
 PM_INTERNAL bool pmi_alloc_trim(void);
+/* A fine monotonic clock in nanoseconds (collection durations). */
+PM_INTERNAL uint64_t pmi_alloc_clock_ns(void);
 
 /* ---- foreign.c: pointers that are not ours ------------------------------ */
 /* Hands p to libc (POOLMALLOC_FOREIGN_FREE=1) or reports it and aborts. */

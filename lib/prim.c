@@ -102,6 +102,12 @@ uint64_t pmi_prim_now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t pmi_prim_precise_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 uint64_t pmi_prim_random(void) {
   int saved_errno = errno;
   uint64_t r = 0;

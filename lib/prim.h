@@ -35,6 +35,8 @@ void pmi_prim_write(int fd, const char *buf, size_t len);
 int pmi_prim_dup_cloexec(int fd);
 /* Monotonic time in nanoseconds (the coarse clock: a vDSO read). */
 uint64_t pmi_prim_now_ns(void);
+/* The same from the fine clock (CLOCK_MONOTONIC), for durations. */
+uint64_t pmi_prim_precise_ns(void);
 /* 8 random bytes from the kernel (AT_RANDOM as a fallback). */
 uint64_t pmi_prim_random(void);
 size_t pmi_prim_page_size(void);

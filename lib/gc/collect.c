@@ -353,15 +353,9 @@ static collect_result_t collect_locked(int gen) {
   return res;
 }
 
-/* The collection's duration: a fine monotonic clock.  os.h has only the
- * coarse one (4 ms ticks, enough for decay), so this reads CLOCK_MONOTONIC
- * here; it is a vDSO read that never allocates (see the report of issue 13
- * for the pmi_os function it should become). */
-static uint64_t collect_clock_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+/* The collection's duration needs a fine clock (the core's decay clock is
+ * the coarse one, 4 ms ticks). */
+static uint64_t collect_clock_ns(void) { return pmi_alloc_clock_ns(); }
 
 PM_EXPORT long pm_gc_collect(int gen) {
   if (gen < 0 || gen >= PM_GC_NGEN) gen = PM_GC_NGEN - 1;
