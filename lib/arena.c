@@ -167,6 +167,9 @@ pm_pool_t *pmi_arena_pool_alloc(pm_heap_t *h, unsigned cls) {
   pool->nslots = (uint8_t)nslots;
   pool->bump_is_zero = zero;
   pool->in_list = 0;
+  pool->sampled = 0;                     /* prof.c: no samples, no cut list */
+  pool->prof_nsampled = pool->prof_nstash = 0;
+  pool->prof_stash = NULL;
   atomic_store_explicit((_Atomic(pm_heap_t *) *)&pool->heap, h, memory_order_release);
   return pool;
 }
@@ -197,6 +200,7 @@ static void arena_purge_locked(pm_arena_t *a, uint64_t dirty) {
     if (pmi_os_purge((char *)a + (size_t)first * PM_SLOT_SIZE, (size_t)len * PM_SLOT_SIZE))
       a->zero_mask |= run;
     atomic_fetch_add_explicit(&pmi_counters.npurges, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&pmi_counters.purged_bytes, (size_t)len * PM_SLOT_SIZE, memory_order_relaxed);
     dirty &= ~run;
     a->dirty_mask &= ~run;
   }
@@ -245,6 +249,14 @@ void pmi_arena_stats(pm_stats_t *out) {
       out->small_free += (size_t)(pool->capacity - nused) * pool->block_size;
     }
   }
+  pthread_mutex_unlock(&arenas.lock);
+}
+
+/* stats_json.c and timeline.c: fn sees every arena under the arena lock
+ * (fn must not allocate or take another lock of ours). */
+void pmi_arena_walk(void (*fn)(const pm_arena_t *a, void *arg), void *arg) {
+  pthread_mutex_lock(&arenas.lock);
+  for (pm_arena_t *a = arenas.all; a != NULL; a = a->all_next) fn(a, arg);
   pthread_mutex_unlock(&arenas.lock);
 }
 

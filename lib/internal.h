@@ -46,8 +46,8 @@ PM_INLINE unsigned pm_log2(size_t x) { return 63u - (unsigned)__builtin_clzll(x)
 #define PM_LOCK_RESET(m) (*(m) = (pthread_mutex_t)PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP)
 
 /* ---- fmt.c: formatting and failing without malloc ------------------------ */
-/* A snprintf subset: %s %c %d %i %u %x %p %% with l, ll and z modifiers and a
- * field width.  Always NUL-terminates; returns the length it wanted. */
+/* A snprintf subset: %s %c %d %i %u %x %p %% with l, ll and z modifiers, a
+ * field width, and a precision for strings (%.*s).  Always NUL-terminates; returns the length it wanted. */
 PM_INTERNAL size_t pmi_fmt_vformat(char *buf, size_t size, const char *fmt, va_list ap);
 PM_INTERNAL size_t pmi_fmt_format(char *buf, size_t size, const char *fmt, ...) PM_PRINTF(3, 4);
 PM_INTERNAL void pmi_fmt_print(int fd, const char *fmt, ...) PM_PRINTF(2, 3);
@@ -65,10 +65,23 @@ typedef enum pm_option_e {
   PM_OPTION_FOREIGN_FREE,    /* 0 = abort on foreign pointers, 1 = libc   */
   PM_OPTION_LARGE_CACHE_MB,  /* bytes the large-mapping cache may hold    */
   PM_OPTION_VERBOSE,         /* report options and unusual events         */
+  PM_OPTION_PROF,            /* sampled allocation-site profiling (prof.c) */
+  PM_OPTION_PROF_INTERVAL,   /* mean bytes between samples                */
+  PM_OPTION_PROF_SIGNAL,     /* signal number that dumps a profile, or 0  */
+  PM_OPTION_LEAKS,           /* leak report at exit                       */
+  PM_OPTION_TIMELINE_MS,     /* period of the timeline samples            */
   PM_OPTION_COUNT
 } pm_option_t;
 PM_INTERNAL extern long pmi_option_values[PM_OPTION_COUNT];
 PM_INLINE long pmi_option(pm_option_t o) { return pmi_option_values[o]; }
+/* Options whose value is a path (copied at start-up; "" when unset). */
+typedef enum pm_soption_e {
+  PM_SOPTION_PROF_FILE,      /* heap profile written at exit              */
+  PM_SOPTION_LEAKS_FILE,     /* leak report instead of stderr             */
+  PM_SOPTION_TIMELINE,       /* timeline samples go here                  */
+  PM_SOPTION_COUNT
+} pm_soption_t;
+PM_INTERNAL const char *pmi_soption(pm_soption_t o);
 PM_INTERNAL void pmi_options_init(char **envp, bool secure);
 PM_INTERNAL void pmi_options_print(int fd);
 
@@ -112,6 +125,7 @@ PM_INTERNAL void pmi_arena_pool_free(pm_pool_t *pool);
  * (all of them when force); returns true if memory went back to the OS. */
 PM_INTERNAL bool pmi_arena_decay(uint64_t now_ns, bool force);
 PM_INTERNAL void pmi_arena_stats(pm_stats_t *out);
+PM_INTERNAL void pmi_arena_walk(void (*fn)(const pm_arena_t *a, void *arg), void *arg);
 PM_INTERNAL void pmi_arena_fork_prepare(void);
 PM_INTERNAL void pmi_arena_fork_parent(void);
 PM_INTERNAL void pmi_arena_fork_child(void);
@@ -153,7 +167,7 @@ PM_INLINE void pmi_pool_push_local(pm_heap_t *h, pm_pool_t *pool, pm_block_t *b)
   b->next = pool->local_free;
   b->canary = pmi_canary(b);
   pool->local_free = b;
-  if (pm_unlikely(--pool->nused == 0 || pool->full)) pmi_pool_free_event(h, pool);
+  if (pm_unlikely(--pool->nused == 0 || pool->free_events)) pmi_pool_free_event(h, pool);
 }
 /* Gives every empty pool of h back to its arena (trim, thread exit). */
 PM_INTERNAL void pmi_pool_release_empty(pm_heap_t *h);
@@ -178,6 +192,7 @@ PM_INTERNAL void pmi_heap_housekeep(pm_heap_t *h);
 /* malloc_trim: drain, release empty pools, decay everything now. */
 PM_INTERNAL bool pmi_heap_trim(void);
 PM_INTERNAL size_t pmi_heap_count(void);
+PM_INTERNAL void pmi_heap_walk(void (*fn)(const pm_heap_t *h, void *arg), void *arg);
 PM_INTERNAL void pmi_heap_fork_prepare(void);
 PM_INTERNAL void pmi_heap_fork_parent(void);
 PM_INTERNAL void pmi_heap_fork_child(void);
@@ -223,11 +238,58 @@ typedef struct pm_counters_s {
   _Atomic size_t peak_mapped;
   _Atomic size_t npurges;
   _Atomic size_t narena_unmaps;
+  _Atomic size_t purged_bytes;  /* bytes given back by madvise, ever */
 } pm_counters_t;
 PM_INTERNAL extern pm_counters_t pmi_counters;
 PM_INTERNAL void pmi_stats_mapped(ptrdiff_t delta);
 PM_INTERNAL void pmi_stats_init(void);
 PM_INTERNAL void pmi_stats_at_exit(void);
+
+/* ---- prof.c: sampled allocation-site profiling (docs/profiling.md) ------ */
+/* Set once at start-up; read only on slow paths, never on a fast path. */
+PM_INTERNAL extern bool pmi_prof_on;
+/* The slow path installed a fresh free list on pool (free was NULL, the
+ * list holds every free block the pool has but local_free and bump):
+ * draws where the next sample falls, cuts the list there, and pops. */
+PM_INTERNAL void *pmi_prof_pop_fresh(pm_pool_t *pool);
+/* pool->free ran dry at a cut: the first stashed block is a sample. */
+PM_INTERNAL void *pmi_prof_pop_stash(pm_pool_t *pool);
+/* A local free into a pool with sampled blocks: b may be one of them. */
+PM_INTERNAL void pmi_prof_free_event(pm_pool_t *pool, void *b);
+/* Large blocks: decide and record (after the header is set up), forget. */
+PM_INTERNAL void pmi_prof_large_malloc(void *user);
+PM_INTERNAL void pmi_prof_large_free(pm_large_t *hdr);
+/* Attach a static name to the block just sampled by this thread (the GC
+ * layer passes its type name; see docs/profiling.md, "Annotations"). */
+PM_INTERNAL void pmi_prof_annotate(const void *block, const char *name);
+PM_INTERNAL void pmi_prof_init(void);         /* core init: options, tables  */
+PM_INTERNAL void pmi_prof_start(void);        /* constructor: prime, signal  */
+PM_INTERNAL void pmi_prof_at_exit(void);      /* profile, leak report        */
+PM_INTERNAL void pmi_prof_fork_prepare(void);
+PM_INTERNAL void pmi_prof_fork_parent(void);
+PM_INTERNAL void pmi_prof_fork_child(void);
+
+/* ---- stats_json.c, timeline.c -------------------------------------------- */
+/* One walk of every arena, pool and heap: what the JSON document and the
+ * timeline report (docs/stats.md explains each figure). */
+typedef struct pmi_census_class_s {
+  size_t npools, pool_bytes;      /* pools of the class, bytes of their slots */
+  size_t nused, used_bytes;       /* blocks out (drained or not)              */
+  size_t free_bytes;              /* carved blocks not out                    */
+  size_t uncarved_bytes;          /* never handed out yet (bump..end)         */
+  size_t resident;                /* estimate, see docs/stats.md              */
+} pmi_census_class_t;
+typedef struct pmi_census_s {
+  size_t narenas, arena_mapped, arena_header_resident;
+  size_t slots_in_pools, slots_free_dirty, slots_free_clean;
+  size_t pool_resident;           /* sum of the classes' resident             */
+  pmi_census_class_t cls[PM_NCLASSES];
+} pmi_census_t;
+PM_INTERNAL void pmi_census_take(pmi_census_t *c);
+/* VmRSS of this process in bytes, read from /proc/self/statm (0 if unknown). */
+PM_INTERNAL size_t pmi_stats_rss(void);
+PM_INTERNAL void pmi_timeline_start(void);     /* constructor: helper thread */
+PM_INTERNAL void pmi_timeline_at_exit(void);
 
 /* ---- init.c: process start-up ------------------------------------------- */
 /* Idempotent; safe to call recursively from an allocation made while it runs. */

@@ -50,6 +50,7 @@ static void *large_header_init(char *base, size_t map_size, char *user, size_t a
   hdr->usable = (size_t)(base + map_size - user);
   hdr->alignment = alignment;
   hdr->live = 1;
+  hdr->sampled = 0;
   pmi_pagemap_set(pmi_arena_of(user), hdr == (pm_large_t *)base ? PM_CHUNK_LARGE : PM_CHUNK_LARGE_AT_BASE);
   return user;
 }
@@ -135,7 +136,16 @@ bool pmi_large_decay(uint64_t now_ns, bool force) {
 }
 
 /* ---- malloc, free, realloc ---------------------------------------------- */
+static void *large_malloc(size_t size, size_t alignment, bool zero);
+
+/* The profiler sees every large block (prof.c decides whether to sample). */
 void *pmi_large_malloc(size_t size, size_t alignment, bool zero) {
+  void *user = large_malloc(size, alignment, zero);
+  if (pm_unlikely(pmi_prof_on) && user != NULL) pmi_prof_large_malloc(user);
+  return user;
+}
+
+static void *large_malloc(size_t size, size_t alignment, bool zero) {
   if (size > PTRDIFF_MAX - 2 * PM_CHUNK_SIZE || alignment > PTRDIFF_MAX / 4) {
     errno = ENOMEM;
     return NULL;
@@ -171,6 +181,7 @@ pm_large_t *pmi_large_header(const void *p, unsigned kind) {
 }
 
 void pmi_large_free(pm_large_t *hdr) {
+  if (pm_unlikely(hdr->sampled)) pmi_prof_large_free(hdr);
   hdr->live = 0;
   large_account(-1, -(ptrdiff_t)hdr->map_size);
   if (hdr->alignment <= PM_PAGE_SIZE) {
@@ -186,14 +197,26 @@ void pmi_large_free(pm_large_t *hdr) {
 
 /* size > PM_MEDIUM_MAX.  Returns the (possibly moved) block, or NULL with
  * errno = ENOMEM and the old block untouched. */
+static void *large_realloc(pm_large_t *hdr, size_t size);
+
+/* For the profiler a resized block is a new allocation: the old sample (if
+ * any) is forgotten and the new size gets its own draw.  On failure the
+ * block is unchanged but no longer sampled (a negligible bias). */
 void *pmi_large_realloc(pm_large_t *hdr, size_t size) {
+  if (pm_unlikely(hdr->sampled)) pmi_prof_large_free(hdr);
+  void *user = large_realloc(hdr, size);
+  if (pm_unlikely(pmi_prof_on) && user != NULL) pmi_prof_large_malloc(user);
+  return user;
+}
+
+static void *large_realloc(pm_large_t *hdr, size_t size) {
   char *user = hdr->user, *base = hdr->map_base;
   if (size > PTRDIFF_MAX - 2 * PM_CHUNK_SIZE) {
     errno = ENOMEM;
     return NULL;
   }
   if (hdr->alignment > PM_PAGE_SIZE) {        /* rare: keep it simple, copy */
-    void *q = pmi_large_malloc(size, PM_ALIGN, false);
+    void *q = large_malloc(size, PM_ALIGN, false);
     if (q == NULL) return NULL;
     memcpy(q, user, size < hdr->usable ? size : hdr->usable);
     pmi_large_free(hdr);

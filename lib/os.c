@@ -1,4 +1,7 @@
-/* os.c — every system call poolmalloc makes (the contract is os.h).
+/* os.c — every system call poolmalloc makes (the contract is os.h), but
+ * for the observers' own: the profiler's and timeline's helper threads,
+ * signal set-up and addr2line's fork+exec live in prof_dump.c, timeline.c
+ * and prof_symbol.c.  Reading and writing report files is here.
  *
  * Aligned mappings use a hint first: the aligned address just below the
  * lowest recent mapping, which is usually free because the kernel places
@@ -123,6 +126,26 @@ void pmi_os_write(int fd, const char *buf, size_t len) {
     buf += n;
     len -= (size_t)n;
   }
+}
+
+int pmi_os_open(const char *path, bool write) {
+  int flags = write ? O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC : O_RDONLY | O_CLOEXEC, fd;
+  do fd = open(path, flags, 0644);
+  while (fd < 0 && errno == EINTR);
+  return fd;
+}
+
+ssize_t pmi_os_read(int fd, char *buf, size_t len) {
+  ssize_t n;
+  do n = read(fd, buf, len);
+  while (n < 0 && errno == EINTR);
+  return n;
+}
+
+void pmi_os_close(int fd) {
+  int saved = errno;
+  close(fd);
+  errno = saved;
 }
 
 int pmi_os_dup_cloexec(int fd) {

@@ -1,7 +1,7 @@
 /* os.h — the contract between poolmalloc and the operating system.
  *
  * os.c is the only file that calls mmap, munmap, madvise, mremap, write,
- * getrandom or clock_gettime.  Every function here is safe before
+ * getrandom, clock_gettime, open, read or close.  Every function here is safe before
  * initialisation, never allocates, and reports failure by return value with
  * errno set (ENOMEM for mapping failures).
  */
@@ -9,6 +9,8 @@
 #define PM_OS_H
 
 #include "internal.h"
+
+#include <sys/types.h>
 
 /* Fresh zeroed read-write memory of size bytes (a page multiple) whose
  * address is a multiple of alignment (a power of two >= page); NULL + ENOMEM. */
@@ -24,6 +26,11 @@ PM_INTERNAL bool pmi_os_resize_in_place(void *p, size_t old_size, size_t new_siz
  * without copying; NULL + ENOMEM on failure (the old mapping is untouched). */
 PM_INTERNAL void *pmi_os_move(void *p, size_t old_size, size_t new_size, size_t alignment);
 PM_INTERNAL void pmi_os_write(int fd, const char *buf, size_t len);
+/* open(2) for reading (write: create/truncate, mode 0644), close-on-exec;
+ * -1 with errno on failure.  read(2) retried on EINTR. */
+PM_INTERNAL int pmi_os_open(const char *path, bool write);
+PM_INTERNAL ssize_t pmi_os_read(int fd, char *buf, size_t len);
+PM_INTERNAL void pmi_os_close(int fd);
 /* A close-on-exec duplicate of fd, or -1. */
 PM_INTERNAL int pmi_os_dup_cloexec(int fd);
 /* Monotonic time in nanoseconds (the coarse clock: a vDSO read). */

@@ -130,6 +130,14 @@ uintptr_t pmi_secret;   /* set once by pmi_init, before any block exists */
 
 void pmi_pool_reuse_fatal(const void *b) { pmi_fatal("double free of %p", b); }
 
+/* A list was just installed on pool->free: the profiler (when on) picks
+ * where its next sample falls and cuts the list there (prof.c, "Cut free
+ * lists"), so the fast paths stay as they are. */
+static void *pool_pop_fresh(pm_pool_t *pool) {
+  if (pm_unlikely(pmi_prof_on)) return pmi_prof_pop_fresh(pool);
+  return pmi_pool_pop(pool);
+}
+
 void *pmi_pool_malloc_slow(pm_heap_t *h, unsigned cls) {
   if (pm_unlikely(h == &pmi_heap_empty)) {
     h = pmi_heap_get();
@@ -142,14 +150,16 @@ void *pmi_pool_malloc_slow(pm_heap_t *h, unsigned cls) {
   if (atomic_load_explicit(&h->remote, memory_order_relaxed) != NULL) pmi_heap_drain_remote(h);
 
   pm_pool_t *pool = h->pools[cls], *next;
+  if (pm_unlikely(pool->prof_stash != NULL)) return pmi_prof_pop_stash(pool);   /* a sample is next */
   if (pm_likely(pool->local_free != NULL)) {   /* the common refill: no list walk */
     pm_assert_expensive(pmi_pool_is_valid(pool));
     pool_refill(pool);
-    return pmi_pool_pop(pool);
+    return pool_pop_fresh(pool);
   }
   for (; pool != &pmi_pool_empty && pool != NULL; pool = next) {
     next = pool->next;
-    if (pool->free != NULL || pool_refill(pool)) return pmi_pool_pop(pool);   /* it is the head */
+    if (pool->free != NULL) return pmi_pool_pop(pool);                        /* it is the head */
+    if (pool_refill(pool)) return pool_pop_fresh(pool);
     pool_unlink(h, pool);                /* used -> full */
     pool->full = 1;
   }
@@ -161,11 +171,12 @@ void *pmi_pool_malloc_slow(pm_heap_t *h, unsigned cls) {
   h->npools++;
   pool_link_head(h, pool);
   pool_carve(pool);
-  return pmi_pool_pop(pool);
+  return pool_pop_fresh(pool);
 }
 
 /* ---- Free events ------------------------------------------------------- */
 void pmi_pool_free_event(pm_heap_t *h, pm_pool_t *pool) {
+  if (pm_unlikely(pool->sampled)) pmi_prof_free_event(pool, pool->local_free);   /* the block just pushed */
   if (pool->full) {                      /* full -> used */
     pool->full = 0;
     pool_link_tail(h, pool);
@@ -218,6 +229,8 @@ bool pmi_pool_is_valid(const pm_pool_t *pool) {
   size_t unused = (size_t)(pool->end - pool->bump) / pool->block_size;
   return pool->heap != NULL && pool->head_offset == 0 && pool->bump >= pool->start &&
          pool->bump <= pool->end && nfree != SIZE_MAX && nlocal != SIZE_MAX &&
-         pool->nused + nfree + nlocal + unused <= pool->capacity &&
-         (!pool->full || (nfree == 0 && nlocal == 0 && unused == 0 && !pool->in_list));
+         pool->nused + nfree + nlocal + unused + pool->prof_nstash <= pool->capacity &&
+         (pool->prof_stash == NULL) == (pool->prof_nstash == 0) &&
+         (pool->sampled != 0) == (pool->prof_nsampled != 0) &&
+         (!pool->full || (nfree == 0 && nlocal == 0 && unused == 0 && !pool->in_list && !pool->prof_stash));
 }

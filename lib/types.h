@@ -31,8 +31,11 @@
  * Invariants (checked by the *_is_valid walkers at PM_DEBUG >= 3):
  *   pool:  nused + |free| + |local_free| + (end - bump) / block_size
  *            + (blocks freed remotely, not yet drained) == capacity
+ *          (+ prof_nstash blocks cut off the free list by the profiler)
  *          full == 1  <=>  the pool is unlinked from its heap's class list
  *                          because free == local_free == NULL and bump == end
+ *                          and prof_stash == NULL
+ *          sampled == 1 <=> prof_nsampled > 0 (prof.c, "Free events")
  *          heap == NULL <=> the pool's slots are free in its arena
  *   arena: nfree == popcount(free_mask); dirty_mask and zero_mask are
  *          disjoint subsets of free_mask; dirty_old_mask is a subset of
@@ -116,11 +119,17 @@ typedef struct pm_pool_s {
   uint32_t nused;               /* blocks out and not locally freed       */
   uint32_t block_size;          /* bytes per block                        */
   uint32_t capacity;            /* blocks in the pool                     */
-  uint8_t full;                 /* unlinked: nothing left to hand out     */
+  union {                       /* free's one test: any free event due?   */
+    struct {
+      uint8_t full;             /* unlinked: nothing left to hand out     */
+      uint8_t sampled;          /* holds profiled blocks (prof.c)         */
+    };
+    uint16_t free_events;       /* full | sampled, read by the local push */
+  };
   uint8_t free_is_zero;         /* blocks on `free` are zero past word 0  */
   uint8_t cls;                  /* size class                             */
   uint8_t head_offset;          /* descriptors back to the pool head      */
-  uint8_t pad0_[8];
+  uint8_t pad0_[7];
   /* ---- second line: slow-path state ---- */
   char *bump;                   /* next never-used block                  */
   char *end;                    /* start + capacity * block_size          */
@@ -129,7 +138,12 @@ typedef struct pm_pool_s {
   uint8_t nslots;               /* slots spanned (head only)              */
   uint8_t bump_is_zero;         /* [bump, end) is known to be zero        */
   uint8_t in_list;              /* linked on heap->pools[cls]             */
-  uint8_t pad1_[64 - 4 * 8 - 3];
+  uint8_t pad1_;
+  uint32_t prof_nstash;         /* blocks on prof_stash                   */
+  uint32_t prof_nsampled;       /* live profiled blocks in the pool       */
+  uint32_t pad2_;
+  pm_block_t *prof_stash;       /* free list cut after a sampled block    */
+  uint8_t pad3_[8];
 } pm_pool_t;
 _Static_assert(sizeof(pm_pool_t) == 128, "pool descriptors are two cache lines");
 
@@ -161,6 +175,7 @@ typedef struct pm_large_s {
   size_t usable;                /* bytes writable from user               */
   size_t alignment;             /* requested alignment (>= PM_ALIGN)       */
   uint32_t live;                /* 1 until freed                          */
+  uint32_t sampled;             /* recorded by the profiler (prof.c)      */
 } pm_large_t;
 #define PM_LARGE_MAGIC 0x706d6c6172676521ULL   /* "pmlarge!" */
 
