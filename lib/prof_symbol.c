@@ -22,6 +22,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <elf.h>
+#include <link.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
@@ -126,6 +127,19 @@ static bool sym_is_fixed(const char *path) {
   return n == (ssize_t)sizeof eh && eh.e_type == ET_EXEC;
 }
 
+/* Without a symbol table or debug information addr2line falls back on the
+ * dynamic symbols and names the nearest exported function *before* pc,
+ * which for a static function is simply wrong (insertdict would read as
+ * whatever PyAPI function precedes it).  True if the loader's symbol for
+ * pc really contains it (its st_size covers pc). */
+static bool sym_inside_export(uintptr_t pc) {
+  Dl_info info;
+  const ElfW(Sym) *sym = NULL;
+  if (dladdr1((void *)pc, &info, (void **)&sym, RTLD_DL_SYMENT) == 0 || sym == NULL || info.dli_saddr == NULL)
+    return false;
+  return sym->st_size != 0 && pc >= (uintptr_t)info.dli_saddr && pc < (uintptr_t)info.dli_saddr + sym->st_size;
+}
+
 /* ---- addr2line ---------------------------------------------------------------- */
 #define SYM_BATCH 256
 extern char **environ;
@@ -215,8 +229,11 @@ static void sym_object(const char *path, size_t path_len, uintptr_t base, const 
       bool fn_known = !(fn_len == 2 && fn[0] == '?'), loc_known = loc[0] != '?';
       if (fn_known && loc_known)
         names[j] = sym_addf(sp, "%.*s at %.*s (%.*s)", (int)fn_len, fn, (int)loc_len, loc, (int)blen, bname);
-      else if (fn_known)
+      else if (fn_known && sym_inside_export(pcs[j]))
         names[j] = sym_addf(sp, "%.*s (%.*s+0x%zx)", (int)fn_len, fn, (int)blen, bname, (size_t)addrs[i]);
+      else if (fn_known)   /* a stripped object: addr2line named the export before it */
+        names[j] = sym_addf(sp, "%.*s+0x%zx (a local function after %.*s)", (int)blen, bname, (size_t)addrs[i],
+                            (int)fn_len, fn);
       else
         names[j] = sym_addf(sp, "%.*s+0x%zx", (int)blen, bname, (size_t)addrs[i]);
     }
@@ -231,7 +248,7 @@ static void sym_dladdr(uintptr_t pc, const char **name, pmi_prof_strpool_t *sp) 
   }
   size_t blen;
   const char *b = sym_basename(info.dli_fname, strlen(info.dli_fname), &blen);
-  if (info.dli_sname != NULL)
+  if (info.dli_sname != NULL && sym_inside_export(pc))
     *name = sym_addf(sp, "%s+0x%zx (%.*s)", info.dli_sname, (size_t)(pc - (uintptr_t)info.dli_saddr), (int)blen, b);
   else
     *name = sym_addf(sp, "%.*s+0x%zx", (int)blen, b, (size_t)(pc - (uintptr_t)info.dli_fbase));
