@@ -150,6 +150,10 @@ void *pmi_pool_malloc_slow(pm_heap_t *h, unsigned cls) {
   if (atomic_load_explicit(&h->remote, memory_order_relaxed) != NULL) pmi_heap_drain_remote(h);
 
   pm_pool_t *pool = h->pools[cls], *next;
+  /* A thread's first malloc checked the empty heap; pmi_heap_get may have
+   * adopted an abandoned heap whose pool still has a free list: use it
+   * (refilling would drop it, and those blocks would never come back). */
+  if (pm_unlikely(pool->free != NULL)) return pmi_pool_pop(pool);
   if (pm_unlikely(pool->prof_stash != NULL)) return pmi_prof_pop_stash(pool);   /* a sample is next */
   if (pm_likely(pool->local_free != NULL)) {   /* the common refill: no list walk */
     pm_assert_expensive(pmi_pool_is_valid(pool));
