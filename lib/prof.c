@@ -220,8 +220,16 @@ void pmi_prof_init(void) {
   prof_interval_bytes = (double)pmi_option(PM_OPTION_PROF_INTERVAL);
 }
 
+int pmi_prof_report_fd = 2;
+
 void pmi_prof_start(void) {
   if (!pmi_prof_on) return;
+  /* A private copy of stderr for the leak report, as stats.c keeps one:
+   * programs such as coreutils close fd 2 before our destructor runs. */
+  if (pmi_option(PM_OPTION_LEAKS) && pmi_soption(PM_SOPTION_LEAKS_FILE)[0] == '\0') {
+    int fd = pmi_os_dup_cloexec(2);
+    if (fd >= 0) pmi_prof_report_fd = fd;
+  }
   prof_busy = 1;                         /* the priming walk is not a sample */
   pmi_prof_stack_prime();
   prof_busy = 0;

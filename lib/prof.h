@@ -75,6 +75,9 @@ PM_INTERNAL void pmi_prof_dump_start(void);     /* the signal and its thread */
 PM_INTERNAL void pmi_prof_copy_maps(int fd);
 PM_INTERNAL int pmi_prof_dump_path(const char *path);
 
+/* The leak report's fd when it goes to stderr (a copy taken at start-up). */
+PM_INTERNAL extern int pmi_prof_report_fd;
+
 /* ---- prof_report.c ---- */
 PM_INTERNAL void pmi_prof_leak_report(void);
 

@@ -362,7 +362,7 @@ void pmi_prof_leak_report(void) {
    * reach the live set only when drained: do it now. */
   pmi_heap_flush_remote();
   if (pmi_heap_tls != &pmi_heap_empty) pmi_heap_drain_remote(pmi_heap_tls);
-  int fd = 2;
+  int fd = pmi_prof_report_fd;
   const char *path = pmi_soption(PM_SOPTION_LEAKS_FILE);
   if (path[0] != '\0' && (fd = pmi_os_open(path, true)) < 0) {
     pmi_fmt_message("cannot write the leak report to %s", path);
@@ -387,5 +387,5 @@ void pmi_prof_leak_report(void) {
     if (s->nsites > 25) pmi_fmt_print(fd, "... and %zu smaller sites\n", s->nsites - 25);
     pm_snapshot_free(s);
   }
-  if (fd != 2) pmi_os_close(fd);
+  if (fd != pmi_prof_report_fd) pmi_os_close(fd);
 }

@@ -9,7 +9,8 @@
  * still gets its samples, and the fast and slow paths pay nothing.  The
  * census it takes holds the arena lock for one walk (stats_json.c).  The
  * last line is written at exit.  tools/pmprof plot draws the file with
- * gnuplot.  The thread does not survive fork: a child writes no timeline.
+ * gnuplot.  The thread does not survive fork: a child writes no timeline
+ * (not even the exit line, which would land in its parent's file).
  * Never calls malloc: lines are formatted by fmt.c on the thread's stack.
  */
 #define _GNU_SOURCE 1
@@ -22,6 +23,7 @@
 
 static struct {
   int fd;
+  int pid;                  /* the process that opened the file */
   uint64_t t0_ns;
   pthread_mutex_t lock;     /* one writer at a time: the thread or exit */
   bool done;
@@ -69,6 +71,7 @@ void pmi_timeline_start(void) {
     return;
   }
   timeline.t0_ns = pmi_os_now_ns();
+  timeline.pid = (int)getpid();
   char head[8192];
   size_t n = pmi_fmt_format(head, sizeof head,
                             "# poolmalloc timeline: pid %d, one line every %ld ms; bytes (docs/stats.md)\n"
@@ -93,7 +96,7 @@ void pmi_timeline_start(void) {
 }
 
 void pmi_timeline_at_exit(void) {
-  if (timeline.fd < 0) return;
+  if (timeline.fd < 0 || timeline.pid != (int)getpid()) return;   /* a forked child: not its file */
   timeline_line();
   pthread_mutex_lock(&timeline.lock);
   timeline.done = true;
