@@ -7,18 +7,22 @@
  * p(s) = 1 - exp(-s/interval), independently of every other block, and a
  * sample stands for 1/p(s) blocks: the estimates are unbiased.
  *
- * Cut free lists (why the fast paths pay nothing, on or off): every block
- * of a pool has the same size, so the sampled blocks of a list are a
- * Bernoulli(p) process along the list, and by memorylessness the distance
- * to the next sampled block can be drawn afresh whenever a list is
- * installed: G = ceil(E / block_size) with E exponential of mean interval.
- * When the slow path installs a list of L blocks (pool.c calls
- * pmi_prof_pop_fresh) and G <= L, the list is cut after block G-1 and the
- * rest parked on pool->prof_stash.  The malloc fast path pops the G-1
+ * Cut free lists (why the fast paths pay nothing, on or off): each thread
+ * keeps, per size class, the bytes left to its next sample (prof_left, an
+ * exponential draw of mean interval: all blocks of a class have the same
+ * size, so this is the Poisson process by bytes, one per class).  When the
+ * slow path installs a list of L blocks (pool.c calls pmi_prof_pop_fresh)
+ * and the countdown is more than L blocks' bytes, it is decremented and
+ * nothing else happens; otherwise it ends at block G = ceil(left /
+ * block_size), and the list is cut after block G-1, the rest parked on
+ * pool->prof_stash.  Carrying the countdown over is exact even when a list
+ * is dropped before it is used up (its pool emptied): by memorylessness,
+ * an exponential known to exceed x exceeds it by another exponential of
+ * the same mean, independent of what came before.  The malloc fast path pops the G-1
  * blocks untouched, finds free == NULL at the cut, and misses into the
  * slow path, which sees the stash (pmi_prof_pop_stash): the first stashed
  * block is the sample.  It is popped, recorded, and the rest of the stash
- * gets a new draw.  L needs no walk: right after an install
+ * is treated as a freshly installed list with a new draw.  L needs no walk: right after an install
  *     L = capacity - nused - (end - bump) / block_size
  * (types.h's pool equation with local_free == NULL and no stash; blocks
  * freed remotely but not drained still count in nused).  Only a cut walks
@@ -50,6 +54,9 @@ static double prof_interval_bytes = 524288.0;
 static __thread uint64_t prof_rng __attribute__((tls_model("initial-exec")));
 static __thread int prof_busy __attribute__((tls_model("initial-exec")));
 static __thread const void *prof_last __attribute__((tls_model("initial-exec")));
+/* Per class: bytes of this thread's allocations to the next sample (0:
+ * draw one).  See "Cut free lists" for why carrying it over is exact. */
+static __thread double prof_left[PM_NCLASSES] __attribute__((tls_model("initial-exec")));
 
 double pmi_prof_interval(void) { return prof_interval_bytes; }
 
@@ -69,11 +76,8 @@ static uint64_t prof_random(void) {   /* xorshift64*, seeded per thread */
 /* U uniform in (0, 1]. */
 static double prof_uniform(void) { return (double)((prof_random() >> 11) + 1) * 0x1.0p-53; }
 
-/* Blocks of block_size to the next sample, counting it (>= 1). */
-static uint64_t prof_draw_blocks(size_t block_size) {
-  double g = ceil(-log(prof_uniform()) * prof_interval_bytes / (double)block_size);
-  return g < 1.0 ? 1 : g > 1e18 ? UINT64_MAX : (uint64_t)g;
-}
+/* Bytes to the next sample: exponential with mean interval. */
+static double prof_draw_bytes(void) { return -log(prof_uniform()) * prof_interval_bytes; }
 
 /* ---- Recording -------------------------------------------------------------- */
 /* Captures the stack and adds b to the live set; false if it was not
@@ -128,10 +132,19 @@ static bool prof_forget(const void *b) {
 }
 
 /* ---- Cut free lists (pool.c's hooks) ------------------------------------- */
-/* pool->free holds len blocks: draw the next sample and cut there. */
+/* pool->free holds len blocks: if the class's countdown ends inside them,
+ * cut the list just before the block where it ends. */
 static void prof_cut(pm_pool_t *pool, uint64_t len) {
-  uint64_t g = prof_draw_blocks(pool->block_size);
-  if (g > len) return;
+  double *left = &prof_left[pool->cls], span = (double)len * pool->block_size;
+  if (*left <= 0) *left = prof_draw_bytes();
+  if (*left > span) {                    /* no sample in this list */
+    *left -= span;
+    return;
+  }
+  uint64_t g = (uint64_t)ceil(*left / pool->block_size);
+  if (g < 1) g = 1;
+  if (g > len) g = len;
+  *left = 0;                             /* drawn afresh after the sample */
   pm_block_t *before = pool->free;
   if (g == 1) {
     pool->prof_stash = pool->free;

@@ -35,8 +35,9 @@ top=$(pm_pmprof top leak.heap 5 2>pprof.err | awk 'NR > 1 && NF >= 6 { print $6;
 ok=$?
 [ $ok -eq 0 ] && echo "# pmprof top: $(pm_pmprof top leak.heap 3 2>/dev/null | head -2 | tail -1)" || tap_diag <pprof.err
 tap_result $ok "pmprof top (google-pprof --text) names leaky_function first (got ${top:-nothing})"
-pm_preload POOLMALLOC_LEAKS=1 POOLMALLOC_LEAKS_FILE="$pm_prof_tmp/leaks.txt" "$leaker" 50000 >out 2>err2
-[ ! -s err2 ] && grep -q 'leaky_function' leaks.txt && [ ! -e "poolmalloc.$$.heap" ]
+pm_preload POOLMALLOC_LEAKS=1 POOLMALLOC_PROF_INTERVAL=4096 POOLMALLOC_LEAKS_FILE="$pm_prof_tmp/leaks.txt" \
+  "$leaker" 50000 >out 2>err2
+[ ! -s err2 ] && grep -q 'leaky_function' leaks.txt && [ -z "$(ls poolmalloc.*.heap 2>/dev/null)" ]
 tap_result $? "POOLMALLOC_LEAKS_FILE takes the report; LEAKS alone writes no profile"
 seq 1 50000 >nums
 pm_preload POOLMALLOC_LEAKS=1 sort -n nums >sorted 2>sort.err
