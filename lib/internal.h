@@ -106,6 +106,7 @@ PM_INLINE unsigned pmi_pagemap_kind(const void *p) {
   return (pmi_pagemap_bits[chunk >> 2] >> ((chunk & 3) * 2)) & 3u;
 }
 PM_INTERNAL void pmi_pagemap_set(const void *chunk_base, unsigned kind);
+PM_INTERNAL extern _Atomic uintptr_t pmi_pagemap_lo, pmi_pagemap_hi;   /* chunks ever marked */
 
 /* ---- arena.c: pools carved from arenas ----------------------------------- */
 PM_INLINE pm_arena_t *pmi_arena_of(const void *p) {

@@ -22,6 +22,9 @@
 #include "internal.h"
 
 uint8_t pmi_pagemap_bits[PM_NCHUNKS / 4];
+/* The lowest and highest chunk ever marked, so that a walk of the map
+ * (stats_json.c's regions) reads only the part a heap has touched. */
+_Atomic uintptr_t pmi_pagemap_lo = UINTPTR_MAX, pmi_pagemap_hi;
 
 void pmi_pagemap_set(const void *chunk_base, unsigned kind) {
   uintptr_t chunk = (uintptr_t)chunk_base >> PM_CHUNK_SHIFT;
@@ -30,4 +33,13 @@ void pmi_pagemap_set(const void *chunk_base, unsigned kind) {
   uint8_t *byte = &pmi_pagemap_bits[chunk >> 2];
   __atomic_fetch_and(byte, (uint8_t)~(3u << shift), __ATOMIC_RELEASE);
   if (kind != PM_CHUNK_FOREIGN) __atomic_fetch_or(byte, (uint8_t)(kind << shift), __ATOMIC_RELEASE);
+  if (kind == PM_CHUNK_FOREIGN) return;
+  uintptr_t lo = atomic_load_explicit(&pmi_pagemap_lo, memory_order_relaxed);
+  while (chunk < lo && !atomic_compare_exchange_weak_explicit(&pmi_pagemap_lo, &lo, chunk, memory_order_relaxed,
+                                                              memory_order_relaxed)) {
+  }
+  uintptr_t hi = atomic_load_explicit(&pmi_pagemap_hi, memory_order_relaxed);
+  while (chunk > hi && !atomic_compare_exchange_weak_explicit(&pmi_pagemap_hi, &hi, chunk, memory_order_relaxed,
+                                                              memory_order_relaxed)) {
+  }
 }

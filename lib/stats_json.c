@@ -218,9 +218,13 @@ static void json_regions(json_t *j) {
   json_open(j, "regions", '[');
   const uint64_t *words = (const uint64_t *)pmi_pagemap_bits;
   size_t nwords = sizeof pmi_pagemap_bits / sizeof(uint64_t);
+  uintptr_t lo = atomic_load_explicit(&pmi_pagemap_lo, memory_order_relaxed);
+  uintptr_t hi = atomic_load_explicit(&pmi_pagemap_hi, memory_order_relaxed);
+  size_t first = lo == UINTPTR_MAX ? nwords : lo / 32, last = lo == UINTPTR_MAX ? nwords : hi / 32 + 1;
   uintptr_t run_lo = 0, run_hi = 0;
   unsigned run_kind = 0;
-  for (size_t w = 0; w <= nwords; w++) {
+  for (size_t w = first; w <= last; w++) {
+    if (w == last) w = nwords;           /* one sentinel word closes the last run */
     uint64_t bits = w < nwords ? __atomic_load_n(&words[w], __ATOMIC_RELAXED) : 0;
     if (bits == 0 && run_kind == 0) continue;
     for (unsigned i = 0; i < 32; i++) {
