@@ -116,6 +116,26 @@ static const char *sym_basename(const char *path, size_t len, size_t *out_len) {
   return b;
 }
 
+/* Does the object carry a full symbol table (.symtab)?  Then addr2line's
+ * function names are right even without line information; a stripped
+ * object has only its exports (see sym_inside_export). */
+static bool sym_has_symtab(const char *path) {
+  int fd = pmi_os_open(path, false);
+  if (fd < 0) return false;
+  Elf64_Ehdr eh;
+  bool found = false;
+  if (pmi_os_read(fd, (char *)&eh, sizeof eh) == (ssize_t)sizeof eh && eh.e_shentsize == sizeof(Elf64_Shdr) &&
+      lseek(fd, (off_t)eh.e_shoff, SEEK_SET) == (off_t)eh.e_shoff) {
+    for (unsigned i = 0; i < eh.e_shnum && !found; i++) {
+      Elf64_Shdr sh;
+      if (pmi_os_read(fd, (char *)&sh, sizeof sh) != (ssize_t)sizeof sh) break;
+      found = sh.sh_type == SHT_SYMTAB;
+    }
+  }
+  pmi_os_close(fd);
+  return found;
+}
+
 /* ET_EXEC objects are linked at fixed addresses: addr2line wants the pc as
  * is.  Shared objects and PIE programs want pc - base. */
 static bool sym_is_fixed(const char *path) {
@@ -211,7 +231,7 @@ static void sym_object(const char *path, size_t path_len, uintptr_t base, const 
   file[path_len] = '\0';
   size_t blen;
   const char *bname = sym_basename(path, path_len, &blen);
-  bool fixed = sym_is_fixed(file);
+  bool fixed = sym_is_fixed(file), symtab = sym_has_symtab(file);
   for (unsigned off = 0; off < n; off += SYM_BATCH) {
     unsigned m = n - off < SYM_BATCH ? n - off : SYM_BATCH;
     uintptr_t addrs[SYM_BATCH];
@@ -229,7 +249,7 @@ static void sym_object(const char *path, size_t path_len, uintptr_t base, const 
       bool fn_known = !(fn_len == 2 && fn[0] == '?'), loc_known = loc[0] != '?';
       if (fn_known && loc_known)
         names[j] = sym_addf(sp, "%.*s at %.*s (%.*s)", (int)fn_len, fn, (int)loc_len, loc, (int)blen, bname);
-      else if (fn_known && sym_inside_export(pcs[j]))
+      else if (fn_known && (symtab || sym_inside_export(pcs[j])))
         names[j] = sym_addf(sp, "%.*s (%.*s+0x%zx)", (int)fn_len, fn, (int)blen, bname, (size_t)addrs[i]);
       else if (fn_known)   /* a stripped object: addr2line named the export before it */
         names[j] = sym_addf(sp, "%.*s+0x%zx (a local function after %.*s)", (int)blen, bname, (size_t)addrs[i],
