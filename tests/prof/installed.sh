@@ -8,13 +8,13 @@
 pm_need google-pprof addr2line
 tap_plan 3
 dest=$pm_prof_tmp/inst
-${MAKE:-make} -s -C "$top_builddir" install DESTDIR="$dest" >install.log 2>&1
+${MAKE:-make} -s -C "$top_builddir" install DESTDIR="$dest" >"$pm_prof_tmp/install.log" 2>&1
 pmrun=$(find "$dest" -path '*/bin/pmrun' | head -1)
 pmprof=$(find "$dest" -path '*/bin/pmprof' | head -1)
 [ -n "$pmrun" ] && [ -n "$pmprof" ] && [ -n "$(find "$dest" -name 'libpoolmalloc.so')" ] &&
   [ -n "$(find "$dest" -name poolmalloc.h)" ]
 ok=$?
-[ $ok -eq 0 ] || tap_diag <install.log
+[ $ok -eq 0 ] || tap_diag <"$pm_prof_tmp/install.log"
 tap_result $ok "make install puts pmrun, pmprof, the library and the header in place"
 cd "$pm_prof_tmp"
 env POOLMALLOC_PROF=1 POOLMALLOC_LEAKS=1 POOLMALLOC_PROF_INTERVAL=16384 POOLMALLOC_PROF_FILE="$pm_prof_tmp/i.heap" \
