@@ -142,6 +142,8 @@ ssize_t pmi_os_read(int fd, char *buf, size_t len) {
   return n;
 }
 
+bool pmi_os_seek(int fd, uint64_t offset) { return lseek(fd, (off_t)offset, SEEK_SET) == (off_t)offset; }
+
 void pmi_os_close(int fd) {
   int saved = errno;
   close(fd);

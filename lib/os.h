@@ -1,7 +1,7 @@
 /* os.h — the contract between poolmalloc and the operating system.
  *
  * os.c is the only file that calls mmap, munmap, madvise, mremap, write,
- * getrandom, clock_gettime, open, read or close.  Every function here is safe before
+ * getrandom, clock_gettime, open, read, lseek or close.  Every function here is safe before
  * initialisation, never allocates, and reports failure by return value with
  * errno set (ENOMEM for mapping failures).
  */
@@ -31,6 +31,8 @@ PM_INTERNAL void pmi_os_write(int fd, const char *buf, size_t len);
 PM_INTERNAL int pmi_os_open(const char *path, bool write);
 PM_INTERNAL ssize_t pmi_os_read(int fd, char *buf, size_t len);
 PM_INTERNAL void pmi_os_close(int fd);
+/* lseek(fd, offset, SEEK_SET); true if the file position is now offset. */
+PM_INTERNAL bool pmi_os_seek(int fd, uint64_t offset);
 /* A close-on-exec duplicate of fd, or -1. */
 PM_INTERNAL int pmi_os_dup_cloexec(int fd);
 /* Monotonic time in nanoseconds (the coarse clock: a vDSO read). */

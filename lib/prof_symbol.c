@@ -125,7 +125,7 @@ static bool sym_has_symtab(const char *path) {
   Elf64_Ehdr eh;
   bool found = false;
   if (pmi_os_read(fd, (char *)&eh, sizeof eh) == (ssize_t)sizeof eh && eh.e_shentsize == sizeof(Elf64_Shdr) &&
-      lseek(fd, (off_t)eh.e_shoff, SEEK_SET) == (off_t)eh.e_shoff) {
+      pmi_os_seek(fd, eh.e_shoff)) {
     for (unsigned i = 0; i < eh.e_shnum && !found; i++) {
       Elf64_Shdr sh;
       if (pmi_os_read(fd, (char *)&sh, sizeof sh) != (ssize_t)sizeof sh) break;
@@ -197,7 +197,7 @@ static ssize_t sym_run_addr2line(const char *path, const uintptr_t *addrs, unsig
       if (strncmp(*e, "POOLMALLOC_", 11) != 0 && strncmp(*e, "LD_PRELOAD=", 11) != 0) envp[ne++] = *e;
     envp[ne] = NULL;
     dup2(fds[1], 1);
-    int devnull = open("/dev/null", O_WRONLY);
+    int devnull = pmi_os_open("/dev/null", true);
     if (devnull >= 0) dup2(devnull, 2);
     execvpe("addr2line", argv, envp);
     _exit(127);
