@@ -170,6 +170,7 @@ pm_pool_t *pmi_arena_pool_alloc(pm_heap_t *h, unsigned cls) {
   pool->sampled = 0;                     /* prof.c: no samples, no cut list */
   pool->prof_nsampled = pool->prof_nstash = 0;
   pool->prof_stash = NULL;
+  pool->prof_left = 0;
   atomic_store_explicit((_Atomic(pm_heap_t *) *)&pool->heap, h, memory_order_release);
   return pool;
 }

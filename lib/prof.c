@@ -7,10 +7,12 @@
  * p(s) = 1 - exp(-s/interval), independently of every other block, and a
  * sample stands for 1/p(s) blocks: the estimates are unbiased.
  *
- * Cut free lists (why the fast paths pay nothing, on or off): each thread
- * keeps, per size class, the bytes left to its next sample (prof_left, an
- * exponential draw of mean interval: all blocks of a class have the same
- * size, so this is the Poisson process by bytes, one per class).  When the
+ * Cut free lists (why the fast paths pay nothing, on or off): each pool
+ * keeps the bytes left to its next sample (pool->prof_left, an exponential
+ * draw of mean interval): a Poisson process by bytes per pool, and the
+ * union of independent processes of one rate is that process for the
+ * whole heap.  (Per pool and not per thread: no thread-local array, whose
+ * initial-exec TLS would not fit if the library is dlopen'ed.)  When the
  * slow path installs a list of L blocks (pool.c calls pmi_prof_pop_fresh)
  * and the countdown is more than L blocks' bytes, it is decremented and
  * nothing else happens; otherwise it ends at block G = ceil(left /
@@ -54,9 +56,6 @@ static double prof_interval_bytes = 524288.0;
 static __thread uint64_t prof_rng __attribute__((tls_model("initial-exec")));
 static __thread int prof_busy __attribute__((tls_model("initial-exec")));
 static __thread const void *prof_last __attribute__((tls_model("initial-exec")));
-/* Per class: bytes of this thread's allocations to the next sample (0:
- * draw one).  See "Cut free lists" for why carrying it over is exact. */
-static __thread double prof_left[PM_NCLASSES] __attribute__((tls_model("initial-exec")));
 
 double pmi_prof_interval(void) { return prof_interval_bytes; }
 
@@ -135,7 +134,7 @@ static bool prof_forget(const void *b) {
 /* pool->free holds len blocks: if the class's countdown ends inside them,
  * cut the list just before the block where it ends. */
 static void prof_cut(pm_pool_t *pool, uint64_t len) {
-  double *left = &prof_left[pool->cls], span = (double)len * pool->block_size;
+  double *left = &pool->prof_left, span = (double)len * pool->block_size;
   if (*left <= 0) *left = prof_draw_bytes();
   if (*left > span) {                    /* no sample in this list */
     *left -= span;

@@ -143,7 +143,7 @@ typedef struct pm_pool_s {
   uint32_t prof_nsampled;       /* live profiled blocks in the pool       */
   uint32_t pad2_;
   pm_block_t *prof_stash;       /* free list cut after a sampled block    */
-  uint8_t pad3_[8];
+  double prof_left;             /* bytes to the pool's next sample (0: draw) */
 } pm_pool_t;
 _Static_assert(sizeof(pm_pool_t) == 128, "pool descriptors are two cache lines");
 
