@@ -14,6 +14,7 @@ tests_prof_api_LDADD = $(PM_API_LIBS) -lpthread
 tests_prof_api_LDFLAGS = $(PM_API_LINK)
 PM_PROF_TESTS = tests/prof/api.sh tests/prof/leaks.sh tests/prof/growth.sh \
 	tests/prof/python.sh tests/prof/gcc.sh tests/prof/signal.sh \
-	tests/prof/timeline.sh tests/prof/stats.sh tests/prof/installed.sh
+	tests/prof/timeline.sh tests/prof/stats.sh tests/prof/installed.sh \
+	tests/prof/stress.sh
 TESTS += $(PM_PROF_TESTS)
 EXTRA_DIST += $(PM_PROF_TESTS) tests/prof/prof.sh
