@@ -195,13 +195,13 @@ void pmi_large_free(pm_large_t *hdr) {
   }
 }
 
-/* size > PM_MEDIUM_MAX.  Returns the (possibly moved) block, or NULL with
- * errno = ENOMEM and the old block untouched. */
 static void *large_realloc(pm_large_t *hdr, size_t size);
 
-/* For the profiler a resized block is a new allocation: the old sample (if
- * any) is forgotten and the new size gets its own draw.  On failure the
- * block is unchanged but no longer sampled (a negligible bias). */
+/* size > PM_MEDIUM_MAX.  Returns the (possibly moved) block, or NULL with
+ * errno = ENOMEM and the old block untouched.  For the profiler a resized
+ * block is a new allocation: the old sample (if any) is forgotten and the
+ * new size gets its own draw; on failure the block is no longer sampled
+ * (a negligible bias). */
 void *pmi_large_realloc(pm_large_t *hdr, size_t size) {
   if (pm_unlikely(hdr->sampled)) pmi_prof_large_free(hdr);
   void *user = large_realloc(hdr, size);
