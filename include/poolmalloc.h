@@ -83,6 +83,64 @@ void pm_stats_print(int fd);
 /* glibc's malloc_info: XML on the stream. options must be 0. */
 int pm_malloc_info(int options, FILE *stream);
 
+/* One JSON document with everything above and more, per size class, arena
+ * state, large cache, thread heaps, remote frees, the GC layer and the
+ * profiler (schema: docs/stats.md).  Returns 0, or -1 with errno. */
+int pm_stats_json(int fd);
+
+/* ---- Allocation-site profiling (POOLMALLOC_PROF=1; docs/profiling.md) ---- */
+/* Sampling is chosen at start-up (POOLMALLOC_PROF or POOLMALLOC_LEAKS); a
+ * block of s bytes is sampled with probability 1 - exp(-s / interval). */
+int pm_prof_enabled(void);
+size_t pm_prof_interval(void);
+/* Writes a heap profile in gperftools' format (google-pprof reads it) to
+ * path.  Returns 0, or -1 with errno (EINVAL when profiling is off). */
+int pm_prof_dump(const char *path);
+/* Names the block just allocated by this thread, if it was sampled: its
+ * site is reported with this annotation in front of the first frame (the
+ * GC layer passes its type name).  name must outlive the process's
+ * profiling (a string literal or a static type name). */
+void pm_prof_annotate(const void *block, const char *name);
+
+/* tracemalloc for C: snapshots of the live sampled sites.  Every estimate
+ * is unbiased: a sample of s bytes stands for 1/(1 - exp(-s/interval))
+ * blocks.  A snapshot is immutable once taken; free it with
+ * pm_snapshot_free.  None of these may be called from a signal handler. */
+typedef struct pm_snapshot_s pm_snapshot_t;
+typedef struct pm_site_s {
+  size_t bytes;                  /* estimated live bytes at the site       */
+  size_t count;                  /* estimated live blocks                  */
+  ptrdiff_t bytes_diff;          /* pm_snapshot_compare: growth in bytes   */
+  ptrdiff_t count_diff;          /* ... and in blocks (else 0)             */
+  size_t nsamples;               /* samples behind the estimate            */
+  const char *annotation;        /* NULL or a name from pm_prof_annotate   */
+  unsigned depth;                /* frames                                 */
+  void *const *frames;           /* return addresses, innermost first      */
+  const char *const *symbols;    /* after pm_snapshot_symbolize: one
+                                    "function at file:line (object)" per
+                                    frame; NULL before                     */
+} pm_site_t;
+/* NULL with errno = EINVAL when profiling is off, ENOMEM without memory. */
+pm_snapshot_t *pm_snapshot_take(void);
+void pm_snapshot_free(pm_snapshot_t *snap);
+/* Sites sorted by live bytes, largest first (by growth after compare). */
+size_t pm_snapshot_count(const pm_snapshot_t *snap);
+const pm_site_t *pm_snapshot_site(const pm_snapshot_t *snap, size_t i);
+/* tracemalloc's compare_to: every site of either snapshot with its growth
+ * from old to now, sorted by bytes_diff, largest growth first. */
+pm_snapshot_t *pm_snapshot_compare(const pm_snapshot_t *now, const pm_snapshot_t *old);
+/* tracemalloc's Filter: include != 0 keeps the sites with a frame whose
+ * object path (library or program) or, once symbolized, symbol text
+ * (function, source file) matches pattern; include == 0 drops them.
+ * pattern is a shell glob ('*' and '?') matched against the whole string,
+ * e.g. "*libpython*" or "*dictobject.c*". */
+pm_snapshot_t *pm_snapshot_filter(const pm_snapshot_t *snap, const char *pattern, int include);
+/* Names the frames: runs binutils' addr2line in a child process (dladdr
+ * where that fails).  Returns 0, or -1 with errno. */
+int pm_snapshot_symbolize(pm_snapshot_t *snap);
+/* Writes the first limit sites (0: all) as text to fd. */
+void pm_snapshot_print(const pm_snapshot_t *snap, int fd, size_t limit);
+
 /* The library's version, e.g. "poolmalloc 0.1.0 (release)". */
 const char *pm_version(void);
 

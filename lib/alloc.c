@@ -72,11 +72,13 @@ enomem:
 /* The miss path takes the pool's local frees inline: alternating malloc and
  * free of one block no longer goes through the heap's slow path every other
  * call (issue 8 §2).  Housekeeping and the remote drain run when both lists
- * are empty. */
+ * are empty.  While the profiler is on, every fresh list must pass its cut
+ * (pool.c), so the miss path stands aside: a load and a branch per list,
+ * never per block. */
 PM_INLINE void *alloc_from_class(pm_heap_t *h, size_t cls) {
   pm_pool_t *pool = h->pools[cls];
   if (pm_unlikely(pool->free == NULL)) {
-    if (pool->local_free == NULL) return pmi_heap_malloc_slow(h, (unsigned)cls);
+    if (pool->local_free == NULL || pmi_prof_on) return pmi_heap_malloc_slow(h, (unsigned)cls);
     pmi_pool_take_local(pool);
   }
   return pmi_pool_pop(pool);
@@ -198,7 +200,7 @@ void *pmi_calloc(size_t count, size_t size) {
   }
   if (PM_DEBUG > 0 || total > PM_SMALL_MAX) return alloc_calloc_slow(total);
   pm_pool_t *pool = pmi_heap_tls->pools[pmi_small_class(total)];
-  if (pm_unlikely(pool->free == NULL)) return alloc_calloc_slow(total);
+  if (pm_unlikely(pool->free == NULL)) return alloc_calloc_slow(total);   /* the profiler's cuts too */
   bool fresh = pool->free_is_zero;
   pm_block_t *b = pmi_pool_pop(pool);
   if (fresh) b->next = NULL;

@@ -191,6 +191,7 @@ static void arena_purge_locked(pm_arena_t *a, uint64_t dirty) {
     if (pmi_os_purge((char *)a + (size_t)first * PM_SLOT_SIZE, (size_t)len * PM_SLOT_SIZE))
       a->zero_mask |= run;
     pm_atomic_add_relaxed(&pmi_counters.npurges, 1);
+    pm_atomic_add_relaxed(&pmi_counters.purged_bytes, (size_t)len * PM_SLOT_SIZE);
     dirty &= ~run;
     a->dirty_mask &= ~run;                    /* free + dirty -> free (+ zero) */
   }
@@ -242,6 +243,14 @@ PM_NO_TSAN void pmi_arena_stats(pm_stats_t *out) {
       out->small_free += (size_t)(pool->capacity - nused) * pool->block_size;
     }
   }
+  pthread_mutex_unlock(&arenas.lock);
+}
+
+/* stats_json.c and timeline.c: fn sees every arena under the arena lock
+ * (fn must not allocate or take another lock of ours). */
+void pmi_arena_walk(void (*fn)(const pm_arena_t *a, void *arg), void *arg) {
+  pthread_mutex_lock(&arenas.lock);
+  for (pm_arena_t *a = arenas.all; a != NULL; a = a->all_next) fn(a, arg);
   pthread_mutex_unlock(&arenas.lock);
 }
 

@@ -1,7 +1,7 @@
 /* fmt.c — formatting and failing without malloc.
  *
  * A small vsnprintf (%s %c %d %i %u %x %p %% with l/ll/z and a width, '-'
- * and '0' flags) that writes into a caller's buffer, plus the messages and
+ * and '0' flags, and a precision for %s: %.*s) that writes into a caller's buffer, plus the messages and
  * the fatal path built on it.  Everything goes to the fd with one write per
  * line, so concurrent diagnostics do not interleave mid-line.  Never calls
  * malloc or stdio (jemalloc's malloc_io, hardened_malloc's fatal_error).
@@ -53,8 +53,17 @@ size_t pmi_fmt_vformat(char *buf, size_t size, const char *fmt, va_list ap) {
       else if (*f == '0') pad = '0';
       else break;
     }
-    int width = 0;
+    int width = 0, prec = -1;
     while (*f >= '0' && *f <= '9') width = width * 10 + (*f++ - '0');
+    if (*f == '.') {                        /* precision: strings only */
+      f++;
+      if (*f == '*') {
+        prec = va_arg(ap, int);
+        f++;
+      } else {
+        for (prec = 0; *f >= '0' && *f <= '9'; f++) prec = prec * 10 + (*f - '0');
+      }
+    }
     int longs = 0;
     bool is_size = false;
     for (;; f++) {
@@ -69,7 +78,8 @@ size_t pmi_fmt_vformat(char *buf, size_t size, const char *fmt, va_list ap) {
     case 's': {
       const char *s = va_arg(ap, const char *);
       if (s == NULL) s = "(null)";
-      fmt_pad(&o, s, strlen(s), width, left, ' ');
+      size_t n = prec >= 0 ? strnlen(s, (size_t)prec) : strlen(s);
+      fmt_pad(&o, s, n, width, left, ' ');
       break;
     }
     case 'p': {

@@ -323,6 +323,15 @@ size_t pmi_heap_count(void) {
   return n;
 }
 
+/* stats_json.c: fn sees every heap ever made, under the heap lock (fn
+ * must not allocate or take another lock of ours; the heaps' pools belong
+ * to their threads and are only read). */
+void pmi_heap_walk(void (*fn)(const pm_heap_t *h, void *arg), void *arg) {
+  pthread_mutex_lock(&heaps.lock);
+  for (pm_heap_t *h = heaps.all; h != NULL; h = h->all_next) fn(h, arg);
+  pthread_mutex_unlock(&heaps.lock);
+}
+
 void pmi_heap_thread_init(void) {
   heaps.key_ok = pthread_key_create(&heaps.key, heap_thread_exit) == 0;
 }

@@ -6,8 +6,8 @@
  *
  *   state 0  nothing done.
  *   core     options from the environment (no getenv: it walks `environ`),
- *            the canary keys, the size-class table, the thread-exit key.
- *            None of these allocate.
+ *            the canary keys, the size-class table, the thread-exit key,
+ *            the profiler's settings.  None of these allocate.
  *   state 1  the allocator is usable: a malloc made from here on, even from
  *            inside pmi_init on this thread, proceeds normally.
  *            pthread_atfork registration (which may call malloc).
@@ -39,6 +39,7 @@ void pmi_init(void) {
     pmi_sizeclass_init();
     pmi_heap_thread_init();
     pmi_stats_init();
+    pmi_prof_init();
     pm_atomic_store_release(&pmi_init_state, 1);
     pmi_fork_register();
     pm_atomic_store_release(&pmi_init_state, 2);
@@ -46,5 +47,17 @@ void pmi_init(void) {
   pm_atomic_store_release(&init_lock, 0);
 }
 
-__attribute__((constructor(101))) static void init_constructor(void) { pmi_init(); }
-__attribute__((destructor(101))) static void init_destructor(void) { pmi_stats_at_exit(); }
+/* The observers (docs/profiling.md) start once the allocator is usable:
+ * priming the unwinder and starting helper threads may allocate. */
+__attribute__((constructor(101))) static void init_constructor(void) {
+  pmi_init();
+  pmi_prof_start();
+  pmi_timeline_start();
+}
+/* Runs after the program's atexit handlers: the profile, the leak report
+ * and the statistics see the heap as the program left it. */
+__attribute__((destructor(101))) static void init_destructor(void) {
+  pmi_timeline_at_exit();
+  pmi_prof_at_exit();
+  pmi_stats_at_exit();
+}

@@ -79,8 +79,8 @@ PM_INLINE unsigned pm_longest_run64(uint64_t mask) {
 #define PM_LOCK_RESET(m) (*(m) = (pthread_mutex_t)PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP)
 
 /* ---- fmt.c: formatting and failing without malloc ------------------------ */
-/* A snprintf subset: %s %c %d %i %u %x %p %% with l, ll and z modifiers and a
- * field width.  Always NUL-terminates; returns the length it wanted. */
+/* A snprintf subset: %s %c %d %i %u %x %p %% with l, ll and z modifiers, a
+ * field width, and a precision for strings (%.*s).  Always NUL-terminates; returns the length it wanted. */
 PM_INTERNAL size_t pmi_fmt_vformat(char *buf, size_t size, const char *fmt, va_list ap);
 PM_INTERNAL size_t pmi_fmt_format(char *buf, size_t size, const char *fmt, ...) PM_PRINTF(3, 4);
 PM_INTERNAL void pmi_fmt_print(int fd, const char *fmt, ...) PM_PRINTF(2, 3);
@@ -98,10 +98,23 @@ typedef enum pm_option_e {
   PM_OPTION_FOREIGN_FREE,    /* 0 = abort on foreign pointers, 1 = libc   */
   PM_OPTION_LARGE_CACHE_MB,  /* bytes the large-mapping cache may hold    */
   PM_OPTION_VERBOSE,         /* report options and unusual events         */
+  PM_OPTION_PROF,            /* sampled allocation-site profiling (prof.c) */
+  PM_OPTION_PROF_INTERVAL,   /* mean bytes between samples                */
+  PM_OPTION_PROF_SIGNAL,     /* signal number that dumps a profile, or 0  */
+  PM_OPTION_LEAKS,           /* leak report at exit                       */
+  PM_OPTION_TIMELINE_MS,     /* period of the timeline samples            */
   PM_OPTION_COUNT
 } pm_option_t;
 PM_INTERNAL extern long pmi_option_values[PM_OPTION_COUNT];
 PM_INLINE long pmi_option(pm_option_t o) { return pmi_option_values[o]; }
+/* Options whose value is a path (copied at start-up; "" when unset). */
+typedef enum pm_soption_e {
+  PM_SOPTION_PROF_FILE,      /* heap profile written at exit              */
+  PM_SOPTION_LEAKS_FILE,     /* leak report instead of stderr             */
+  PM_SOPTION_TIMELINE,       /* timeline samples go here                  */
+  PM_SOPTION_COUNT
+} pm_soption_t;
+PM_INTERNAL const char *pmi_soption(pm_soption_t o);
 PM_INTERNAL void pmi_options_init(char **envp, bool secure);
 PM_INTERNAL void pmi_options_print(int fd);
 
@@ -166,6 +179,7 @@ PM_INTERNAL void pmi_arena_pool_free(pm_pool_t *pool, unsigned nslots);
  * (all of them when force); returns true if memory went back to the OS. */
 PM_INTERNAL bool pmi_arena_decay(uint64_t now_ns, bool force);
 PM_INTERNAL void pmi_arena_stats(pm_stats_t *out);
+PM_INTERNAL void pmi_arena_walk(void (*fn)(const pm_arena_t *a, void *arg), void *arg);
 PM_INTERNAL void pmi_arena_fork_prepare(void);
 PM_INTERNAL void pmi_arena_fork_parent(void);
 PM_INTERNAL void pmi_arena_fork_child(void);
@@ -204,8 +218,10 @@ PM_INLINE uintptr_t pmi_canary(const void *b) {
 PM_INTERNAL void *pmi_pool_malloc_refill(pm_heap_t *h, unsigned cls);
 /* A popped block that is outside the pool or lacks its canary. */
 PM_INTERNAL PM_NORETURN PM_COLD void pmi_pool_pop_fatal(const pm_pool_t *pool, const pm_block_t *b);
-/* After a local free made the pool empty or un-full. */
-PM_INTERNAL void pmi_pool_free_event(pm_heap_t *h, pm_pool_t *pool);
+/* After a local free or a splice of n blocks starting at first (now the
+ * head of local_free) made the pool empty or un-full, or freed into a pool
+ * holding profiled blocks. */
+PM_INTERNAL void pmi_pool_free_event(pm_heap_t *h, pm_pool_t *pool, pm_block_t *first, uint32_t n);
 /* The one pop (malloc's fast path and pool.c's refill): pool->free != NULL.
  * The range check refuses a forged link before the block is read; the
  * canary check catches double frees and writes after free (pool.c). */
@@ -231,7 +247,7 @@ PM_INLINE void pmi_pool_push_local(pm_heap_t *h, pm_pool_t *pool, pm_block_t *b)
   b->next = pool->local_free;
   b->canary = pmi_canary(b);
   pool->local_free = b;
-  if (pm_unlikely(--pool->nused == 0 || pool->full)) pmi_pool_free_event(h, pool);
+  if (pm_unlikely(--pool->nused == 0 || pool->free_events)) pmi_pool_free_event(h, pool, b, 1);
 }
 /* Splices a chain head..tail of n blocks of pool (freed by other threads,
  * linked through word 0, canaries in place) into local_free (heap.c's drain). */
@@ -239,7 +255,7 @@ PM_INLINE void pmi_pool_splice_local(pm_heap_t *h, pm_pool_t *pool, pm_block_t *
   tail->next = pool->local_free;
   pool->local_free = head;
   pool->nused -= n;
-  if (pm_unlikely(pool->nused == 0 || pool->full)) pmi_pool_free_event(h, pool);
+  if (pm_unlikely(pool->nused == 0 || pool->free_events)) pmi_pool_free_event(h, pool, head, n);
 }
 /* Gives back the empty pools h keeps that were empty before before_ns
  * (heap housekeeping: the decay delay). */
@@ -277,6 +293,7 @@ PM_INTERNAL void pmi_heap_housekeep(pm_heap_t *h);
 /* malloc_trim: drain, release empty pools, decay everything now. */
 PM_INTERNAL bool pmi_heap_trim(void);
 PM_INTERNAL size_t pmi_heap_count(void);
+PM_INTERNAL void pmi_heap_walk(void (*fn)(const pm_heap_t *h, void *arg), void *arg);
 PM_INTERNAL void pmi_heap_fork_prepare(void);
 PM_INTERNAL void pmi_heap_fork_parent(void);
 PM_INTERNAL void pmi_heap_fork_child(void);
@@ -319,6 +336,9 @@ PM_INLINE bool pmi_alloc_owns(const void *p) { return pmi_pagemap_kind(p) != PM_
 PM_INTERNAL bool pmi_alloc_trim(void);
 /* A fine monotonic clock in nanoseconds (collection durations). */
 PM_INTERNAL uint64_t pmi_alloc_clock_ns(void);
+/* Names the block p just allocated, if the profiler sampled it (the GC
+ * layer passes its type name: docs/profiling.md, "Annotations"). */
+PM_INLINE void pmi_alloc_annotate(const void *p, const char *name);   /* defined below prof.c's */
 
 /* ---- foreign.c: pointers that are not ours ------------------------------ */
 /* Hands p to libc (POOLMALLOC_FOREIGN_FREE=1) or reports it and aborts. */
@@ -332,6 +352,7 @@ typedef struct pm_counters_s {
   size_t peak_mapped;           /* all four: relaxed (counters)     */
   size_t npurges;
   size_t narena_unmaps;
+  size_t purged_bytes;          /* bytes given back by madvise, ever */
 } pm_counters_t;
 PM_INTERNAL extern pm_counters_t pmi_counters;
 /* Bytes mapped changed by delta (peak_mapped follows). */
@@ -340,6 +361,58 @@ PM_INTERNAL void pmi_counters_mapped(ptrdiff_t delta);
 /* ---- stats.c: reports ------------------------------------------------------ */
 PM_INTERNAL void pmi_stats_init(void);
 PM_INTERNAL void pmi_stats_at_exit(void);
+
+/* ---- prof.c: sampled allocation-site profiling (docs/profiling.md) ------ */
+/* Set once at start-up; read only on slow paths, never on a fast path. */
+PM_INTERNAL extern bool pmi_prof_on;
+/* The slow path installed a fresh free list on pool (free was NULL, the
+ * list holds every free block the pool has: local_free is empty and the
+ * rest is uncarved): draws where the next sample falls, cuts the list
+ * there, and pops.  (alloc.c's inline refill stands aside while the
+ * profiler is on, so every fresh list passes here.) */
+PM_INTERNAL void *pmi_prof_pop_fresh(pm_pool_t *pool);
+/* pool->free ran dry at a cut: the first stashed block is a sample. */
+PM_INTERNAL void *pmi_prof_pop_stash(pm_pool_t *pool);
+/* A local free into a pool with sampled blocks: b may be one of them. */
+PM_INTERNAL void pmi_prof_free_event(pm_pool_t *pool, void *b);
+/* Large blocks: decide and record (after the header is set up), forget. */
+PM_INTERNAL void pmi_prof_large_malloc(void *user);
+PM_INTERNAL void pmi_prof_large_free(pm_large_t *hdr);
+/* Attach a static name to the block just sampled by this thread (the GC
+ * layer passes its type name; see docs/profiling.md, "Annotations"). */
+PM_INTERNAL void pmi_prof_annotate(const void *block, const char *name);
+PM_INTERNAL void pmi_prof_init(void);         /* core init: options, tables  */
+PM_INTERNAL void pmi_prof_start(void);        /* constructor: prime, signal  */
+PM_INTERNAL void pmi_prof_at_exit(void);      /* profile, leak report        */
+PM_INTERNAL void pmi_prof_fork_prepare(void);
+PM_INTERNAL void pmi_prof_fork_parent(void);
+PM_INTERNAL void pmi_prof_fork_child(void);
+/* alloc.c's narrow API for the GC layer, over the profiler (declared above). */
+PM_INLINE void pmi_alloc_annotate(const void *p, const char *name) {
+  if (pm_unlikely(pmi_prof_on)) pmi_prof_annotate(p, name);
+}
+
+/* ---- stats_json.c, timeline.c -------------------------------------------- */
+/* One walk of every arena, pool and heap: what the JSON document and the
+ * timeline report (docs/stats.md explains each figure). */
+typedef struct pmi_census_class_s {
+  size_t npools, pool_bytes;      /* pools of the class, bytes of their slots */
+  size_t nused, used_bytes;       /* blocks out (drained or not)              */
+  size_t free_bytes;              /* carved blocks not out                    */
+  size_t uncarved_bytes;          /* never handed out yet (bump..end)         */
+  size_t resident;                /* estimate, see docs/stats.md              */
+} pmi_census_class_t;
+typedef struct pmi_census_s {
+  size_t narenas, arena_mapped, arena_header_resident;
+  size_t slots_in_pools, slots_free_dirty, slots_free_clean;
+  size_t pool_resident;           /* sum of the classes' resident             */
+  pmi_census_class_t cls[PM_NCLASSES];
+} pmi_census_t;
+PM_INTERNAL void pmi_census_take(pmi_census_t *c);
+/* VmRSS of this process in bytes, read from /proc/self/statm (0 if unknown). */
+PM_INTERNAL size_t pmi_stats_rss(void);
+PM_INTERNAL void pmi_timeline_start(void);     /* constructor: helper thread */
+PM_INTERNAL void pmi_timeline_at_exit(void);
 
 /* ---- init.c: process start-up ------------------------------------------- */
 /* Idempotent; safe to call recursively from an allocation made while it runs. */

@@ -82,6 +82,7 @@ static pm_large_t *large_header_init(char *base, size_t map_size, char *user, si
   hdr->usable = (size_t)(base + map_size - user);
   hdr->alignment = alignment;
   hdr->live = 1;
+  hdr->sampled = 0;
   return hdr;
 }
 
@@ -172,7 +173,16 @@ bool pmi_large_decay(uint64_t now_ns, bool force) {
 }
 
 /* ---- malloc, free, realloc ---------------------------------------------- */
+static void *large_malloc(size_t size, size_t alignment, bool zero);
+
+/* The profiler sees every large block (prof.c decides whether to sample). */
 void *pmi_large_malloc(size_t size, size_t alignment, bool zero) {
+  void *user = large_malloc(size, alignment, zero);
+  if (pm_unlikely(pmi_prof_on) && user != NULL) pmi_prof_large_malloc(user);
+  return user;
+}
+
+static void *large_malloc(size_t size, size_t alignment, bool zero) {
   pm_assert(size <= PM_LARGE_MAX && alignment <= PM_LARGE_MAX_ALIGN);
   size_t offset = alignment <= PM_PAGE_SIZE ? PM_PAGE_SIZE : alignment;
   size_t map_size = large_map_size(offset, size);
@@ -211,6 +221,7 @@ pm_large_t *pmi_large_header(const void *p, unsigned kind) {
 
 void pmi_large_free(pm_large_t *hdr) {
   pm_assert(hdr->live == 1);
+  if (pm_unlikely(hdr->sampled)) pmi_prof_large_free(hdr);
   hdr->live = 0;
   large_account(-1, -(ptrdiff_t)hdr->map_size);
   if (hdr->alignment <= PM_PAGE_SIZE) {
@@ -247,13 +258,27 @@ static char *large_move(pm_large_t *hdr, size_t new_size) {
   return moved->user;
 }
 
+static void *large_realloc(pm_large_t *hdr, size_t size);
+
+/* PM_MEDIUM_MAX < size <= PM_LARGE_MAX.  Returns the (possibly moved)
+ * block, or NULL with the old block untouched.  For the profiler a resized
+ * block is a new allocation: the old sample (if any) is forgotten and the
+ * new size gets its own draw; on failure the block is no longer sampled
+ * (a negligible bias). */
+void *pmi_large_realloc(pm_large_t *hdr, size_t size) {
+  if (pm_unlikely(hdr->sampled)) pmi_prof_large_free(hdr);
+  void *user = large_realloc(hdr, size);
+  if (pm_unlikely(pmi_prof_on) && user != NULL) pmi_prof_large_malloc(user);
+  return user;
+}
+
 /* PM_MEDIUM_MAX < size <= PM_LARGE_MAX.  Returns the (possibly moved)
  * block, or NULL with the old block untouched. */
-void *pmi_large_realloc(pm_large_t *hdr, size_t size) {
+static void *large_realloc(pm_large_t *hdr, size_t size) {
   char *user = hdr->user, *base = hdr->map_base;
   pm_assert(hdr->live == 1 && size <= PM_LARGE_MAX);
   if (hdr->alignment > PM_PAGE_SIZE) {        /* rare: keep it simple, copy */
-    void *q = pmi_large_malloc(size, PM_ALIGN, false);
+    void *q = large_malloc(size, PM_ALIGN, false);
     if (q == NULL) return NULL;
     memcpy(q, user, size < hdr->usable ? size : hdr->usable);
     pmi_large_free(hdr);

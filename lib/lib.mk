@@ -10,17 +10,20 @@ PM_CORE_SOURCES = \
 	lib/sizeclass.h lib/sizeclass.c \
 	lib/prim.h lib/prim.c lib/atomic.h lib/os.c lib/fmt.c lib/options.c lib/pagemap.c \
 	lib/arena.c lib/pool.c lib/heap.c lib/large.c \
-	lib/foreign.c lib/counters.c lib/stats.c lib/fork.c lib/init.c
+	lib/foreign.c lib/counters.c lib/stats.c lib/fork.c lib/init.c \
+	lib/prof.h lib/prof.c lib/prof_stack.c lib/prof_table.c \
+	lib/prof_dump.c lib/prof_symbol.h lib/prof_symbol.c lib/prof_report.c \
+	lib/stats_json.c lib/timeline.c
 
 lib_LTLIBRARIES += lib/libpoolmalloc.la
 lib_libpoolmalloc_la_SOURCES = $(PM_CORE_SOURCES) lib/override.c $(PM_GC_SOURCES)
 EXTRA_lib_libpoolmalloc_la_DEPENDENCIES = lib/alloc.c
 lib_libpoolmalloc_la_CFLAGS = $(PM_LIB_CFLAGS)
 lib_libpoolmalloc_la_LDFLAGS = -version-info 0:0:0 -Wl,-z,nodelete -Wl,-z,now
-lib_libpoolmalloc_la_LIBADD = -lpthread -ldl
+lib_libpoolmalloc_la_LIBADD = -lpthread -ldl -lm
 
 noinst_LTLIBRARIES += lib/libpm_internal.la
 lib_libpm_internal_la_SOURCES = $(PM_CORE_SOURCES) lib/alloc.c $(PM_GC_SOURCES)
 lib_libpm_internal_la_CPPFLAGS = $(AM_CPPFLAGS) -DPM_FAULT_SEAM=1
 lib_libpm_internal_la_CFLAGS = $(PM_LIB_CFLAGS)
-lib_libpm_internal_la_LIBADD = -lpthread -ldl
+lib_libpm_internal_la_LIBADD = -lpthread -ldl -lm

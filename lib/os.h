@@ -12,6 +12,8 @@
 #include "internal.h"
 #include "prim.h"
 
+#include <sys/types.h>
+
 /* Fresh zeroed read-write memory of size bytes (a page multiple) whose
  * address is a multiple of alignment (a power of two >= page); NULL. */
 PM_INTERNAL void *pmi_os_map(size_t size, size_t alignment);

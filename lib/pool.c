@@ -141,6 +141,10 @@ static void pool_init(pm_pool_t *pool, pm_heap_t *h, unsigned cls, bool zero) {
   pool->in_list = 0;
   pool->empty_next = pool->empty_prev = NULL;
   pool->in_empty = 0;
+  pool->sampled = 0;                     /* prof.c: no samples, no cut list */
+  pool->prof_nsampled = pool->prof_nstash = 0;
+  pool->prof_stash = NULL;
+  pool->prof_left = 0;
   /* Last: another thread that finds this descriptor through a block of the
    * pool (alloc.c) reads the fields above only after it sees heap. */
   pm_atomic_store_release(&pool->heap, h);
@@ -186,20 +190,31 @@ static bool pool_refill(pm_pool_t *pool) {
   return false;
 }
 
+/* A list was just installed on pool->free: the profiler (when on) picks
+ * where its next sample falls and cuts the list there (prof.c, "Cut free
+ * lists"), so the fast paths stay as they are. */
+static void *pool_pop_fresh(pm_pool_t *pool) {
+  if (pm_unlikely(pmi_prof_on)) return pmi_prof_pop_fresh(pool);
+  return pmi_pool_pop(pool);
+}
+
 /* The head may have changed since the fast path missed (heap.c's remote
  * drain can release the head pool), so the new head may still have blocks
  * on `free`: refilling it then would drop them (a leak that pool_check_empty
  * later reported as a double free). */
 void *pmi_pool_malloc_refill(pm_heap_t *h, unsigned cls) {
   pm_pool_t *pool = h->pools[cls], *next;
+  if (pm_unlikely(pool->prof_stash != NULL) && pool->free == NULL) return pmi_prof_pop_stash(pool);   /* a sample is next */
   if (pm_likely(pool->free == NULL && pool->local_free != NULL)) {   /* the common refill: no walk */
     pm_assert_expensive(pmi_pool_is_valid(pool));
     pool_refill(pool);
-    return pmi_pool_pop(pool);
+    return pool_pop_fresh(pool);
   }
   for (; pool != NULL && pool != &pmi_pool_empty; pool = next) {   /* tail->next == NULL */
     next = pool->next;
-    if (pool->free != NULL || pool_refill(pool)) return pmi_pool_pop(pool);   /* it is the head */
+    if (pool->free != NULL) return pmi_pool_pop(pool);                        /* it is the head */
+    if (pool->prof_stash != NULL) return pmi_prof_pop_stash(pool);
+    if (pool_refill(pool)) return pool_pop_fresh(pool);
     pool_unlink(h, pool);                /* used -> full */
     pool->full = 1;
   }
@@ -210,7 +225,7 @@ void *pmi_pool_malloc_refill(pm_heap_t *h, unsigned cls) {
   h->npools++;
   pool_link_head(h, pool);
   pool_carve(pool);
-  return pmi_pool_pop(pool);
+  return pool_pop_fresh(pool);
 }
 
 /* ---- Used -> empty -> blank -------------------------------------------- */
@@ -221,8 +236,8 @@ void *pmi_pool_malloc_refill(pm_heap_t *h, unsigned cls) {
  * canary cleared, so a block met twice (a looped list) is recognised. */
 static void pool_check_empty(pm_pool_t *pool) {
   size_t nblocks = 0, carved_blocks = pool->carved / pool->block_size;
-  pm_block_t *lists[2] = {pool->free, pool->local_free};
-  for (int i = 0; i < 2; i++) {
+  pm_block_t *lists[3] = {pool->free, pool->local_free, pool->prof_stash};
+  for (int i = 0; i < 3; i++) {
     for (pm_block_t *b = lists[i]; b != NULL; b = b->next, nblocks++) {
       if ((uint64_t)((char *)b - pool->start) >= pool->carved || !pmi_pool_is_block(pool, b) ||
           nblocks >= carved_blocks)
@@ -306,7 +321,13 @@ static void pool_release(pm_heap_t *h, pm_pool_t *pool) {
   pmi_arena_pool_free(pool, pool->nslots);
 }
 
-void pmi_pool_free_event(pm_heap_t *h, pm_pool_t *pool) {
+void pmi_pool_free_event(pm_heap_t *h, pm_pool_t *pool, pm_block_t *first, uint32_t n) {
+  if (pm_likely(pool->free_events == 0 && pool->in_empty)) {   /* emptied again: a malloc/free loop */
+    pool->emptied_ns = h->now_ns;
+    return;
+  }
+  if (pm_unlikely(pool->sampled))          /* the blocks just pushed may be profiled */
+    for (pm_block_t *b = first; n-- > 0 && pool->sampled; b = b->next) pmi_prof_free_event(pool, b);
   if (pool->full) {                      /* full -> used */
     pool->full = 0;
     pool_link_tail(h, pool);
@@ -385,9 +406,11 @@ bool pmi_pool_is_valid(const pm_pool_t *pool) {
   pool_list_check_loop(pool, pool->free);
   pool_list_check_loop(pool, pool->local_free);
   size_t nfree = pool_list_length(pool, pool->free), nlocal = pool_list_length(pool, pool->local_free);
+  size_t nstash = pool_list_length(pool, pool->prof_stash);
   size_t carved_blocks = pool->carved / pool->block_size;
   return pool->heap != NULL && pool->head == pool && pool->carved % pool->block_size == 0 &&
          carved_blocks <= pool->capacity && nfree != SIZE_MAX && nlocal != SIZE_MAX &&
-         pool->nused + nfree + nlocal <= carved_blocks &&
-         (!pool->full || (nfree == 0 && nlocal == 0 && pool_is_carved_out(pool) && !pool->in_list));
+         nstash == pool->prof_nstash && pool->nused + nfree + nlocal + nstash <= carved_blocks &&
+         (pool->sampled != 0) == (pool->prof_nsampled != 0) &&
+         (!pool->full || (nfree == 0 && nlocal == 0 && nstash == 0 && pool_is_carved_out(pool) && !pool->in_list));
 }

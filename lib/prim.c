@@ -90,6 +90,37 @@ void pmi_prim_write(int fd, const char *buf, size_t len) {
   errno = saved_errno;
 }
 
+int pmi_prim_open(const char *path, bool write) {
+  int saved_errno = errno, fd;
+  int flags = write ? O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC : O_RDONLY | O_CLOEXEC;
+  do fd = open(path, flags, 0644);
+  while (fd < 0 && errno == EINTR);
+  errno = saved_errno;
+  return fd;
+}
+
+long pmi_prim_read(int fd, char *buf, size_t len) {
+  int saved_errno = errno;
+  ssize_t n;
+  do n = read(fd, buf, len);
+  while (n < 0 && errno == EINTR);
+  errno = saved_errno;
+  return (long)n;
+}
+
+bool pmi_prim_seek(int fd, uint64_t offset) {
+  int saved_errno = errno;
+  bool ok = lseek(fd, (off_t)offset, SEEK_SET) == (off_t)offset;
+  errno = saved_errno;
+  return ok;
+}
+
+void pmi_prim_close(int fd) {
+  int saved_errno = errno;
+  close(fd);
+  errno = saved_errno;
+}
+
 int pmi_prim_dup_cloexec(int fd) {
   int saved_errno = errno, copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
   errno = saved_errno;

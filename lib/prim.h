@@ -31,6 +31,14 @@ bool pmi_prim_remap_to(void *p, size_t old_size, size_t new_size, void *target);
 bool pmi_prim_name(void *p, size_t size, const char *name);
 /* write(2) until done, retrying on EINTR; gives up on any other error. */
 void pmi_prim_write(int fd, const char *buf, size_t len);
+/* open(2) for reading, or (write) created/truncated with mode 0644;
+ * close-on-exec, retried on EINTR; -1 on failure. */
+int pmi_prim_open(const char *path, bool write);
+/* read(2), retried on EINTR: bytes read, 0 at the end, -1 on error. */
+long pmi_prim_read(int fd, char *buf, size_t len);
+/* lseek(fd, offset, SEEK_SET): true if the position is now offset. */
+bool pmi_prim_seek(int fd, uint64_t offset);
+void pmi_prim_close(int fd);
 /* A close-on-exec duplicate of fd (numbered 3 or more), or -1. */
 int pmi_prim_dup_cloexec(int fd);
 /* Monotonic time in nanoseconds (the coarse clock: a vDSO read). */

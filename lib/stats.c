@@ -6,6 +6,8 @@
  * blocks freed remotely but not yet drained still count as in use).
  * Reports are formatted with fmt.c and written with write(2): no stdio,
  * except malloc_info, whose interface is a FILE (see pm_malloc_info).
+ * The text report ends with what the mapped bytes hold (held by the
+ * program, or kept free and why); the JSON document is stats_json.c.
  */
 #include "internal.h"
 #include "prim.h"
@@ -40,6 +42,29 @@ PM_EXPORT void pm_stats_get(pm_stats_t *out) {
   X(npurges, "madvise purges")                                                 \
   X(narena_unmaps, "arenas returned to the OS")
 
+/* What the mapped bytes hold, so that memory kept for reuse does not read
+ * as a leak (issue 10): blocks the program still holds, and free memory we
+ * keep mapped, split by why it is kept and whether it costs RSS. */
+static void stats_print_kept(int fd, const pm_stats_t *s) {
+  pmi_census_t c;
+  pmi_census_take(&c);
+  size_t held = s->small_allocated + s->large_allocated;
+  size_t dirty = c.slots_free_dirty * PM_SLOT_SIZE, clean = c.slots_free_clean * PM_SLOT_SIZE;
+  size_t in_pools = s->small_free, headers = c.narenas * PM_SLOT_SIZE;
+  pmi_fmt_print(fd, "  %-16s %14zu  %s\n", "held_by_program", held,
+                "bytes in blocks not yet freed (where from: POOLMALLOC_LEAKS=1)");
+  pmi_fmt_print(fd, "  %-16s %14zu  %s\n", "kept_large_cache", s->large_cached,
+                "freed large mappings kept for reuse (POOLMALLOC_LARGE_CACHE_MB; resident)");
+  pmi_fmt_print(fd, "  %-16s %14zu  %s\n", "kept_free_blocks", in_pools,
+                "free or never-used blocks in pools still in use (reused first)");
+  pmi_fmt_print(fd, "  %-16s %14zu  %s\n", "kept_dirty_slots", dirty,
+                "empty pool slots awaiting decay (POOLMALLOC_DECAY_MS; resident)");
+  pmi_fmt_print(fd, "  %-16s %14zu  %s\n", "kept_clean_slots", clean,
+                "empty arena slots never used or purged (mapped, no RSS)");
+  pmi_fmt_print(fd, "  %-16s %14zu  %s\n", "arena_headers", headers,
+                "arena header slots (descriptors; about 12 KiB resident each)");
+}
+
 PM_EXPORT void pm_stats_print(int fd) {
   pm_stats_t s;
   pm_stats_get(&s);
@@ -47,6 +72,7 @@ PM_EXPORT void pm_stats_print(int fd) {
 #define STATS_LINE(f, doc) pmi_fmt_print(fd, "  %-16s %14zu  %s\n", #f, s.f, doc);
   STATS_FIELDS(STATS_LINE)
 #undef STATS_LINE
+  stats_print_kept(fd, &s);
 }
 
 /* glibc's malloc_info writes XML with stdio; we format each line ourselves
@@ -78,7 +104,9 @@ void pmi_stats_init(void) {
 }
 
 void pmi_stats_at_exit(void) {
-  if (pmi_option(PM_OPTION_SHOW_STATS)) pm_stats_print(stats_fd >= 0 ? stats_fd : 2);
+  int fd = stats_fd >= 0 ? stats_fd : 2;
+  if (pmi_option(PM_OPTION_SHOW_STATS) == 2) pm_stats_json(fd);
+  else if (pmi_option(PM_OPTION_SHOW_STATS)) pm_stats_print(fd);
 }
 
 PM_EXPORT const char *pm_version(void) {

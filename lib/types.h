@@ -32,11 +32,13 @@
  * Invariants (checked by the *_is_valid walkers at PM_DEBUG >= 3):
  *   pool:  nused + |free| + |local_free| + (capacity - carved / block_size)
  *            + (blocks freed remotely, not yet drained) == capacity
- *          every block on free or local_free is a block start below
- *          start + carved, and carries its canary
+ *          every block on free, local_free or prof_stash is a block start
+ *          below start + carved, and carries its canary
+ *          (+ prof_nstash blocks cut off the free list by the profiler)
  *          full == 1  <=>  the pool is unlinked from its heap's class list
- *                          because free == local_free == NULL and
- *                          carved == capacity * block_size
+ *                          because free == local_free == prof_stash == NULL
+ *                          and carved == capacity * block_size
+ *          sampled == 1 <=> prof_nsampled > 0 (prof.c, "Free events")
  *          heap == NULL <=> the pool's slots are free in its arena
  *   arena: nfree == popcount(free_mask); dirty_mask and zero_mask are
  *          disjoint subsets of free_mask; dirty_old_mask is a subset of
@@ -136,25 +138,34 @@ typedef struct pm_pool_s {
   uint32_t nused;               /* blocks out and not locally freed       */
   uint32_t block_size;          /* bytes per block                        */
   uint32_t carved;              /* bytes from start ever put on a list    */
-  uint8_t full;                 /* unlinked: nothing left to hand out     */
+  union {                       /* free's one test: any free event due?   */
+    struct {
+      uint8_t full;             /* unlinked: nothing left to hand out     */
+      uint8_t sampled;          /* holds profiled blocks (prof.c)         */
+    };
+    uint16_t free_events;       /* full | sampled, read by the local push */
+  };
   uint8_t free_is_zero;         /* blocks on `free` are zero past word 1  */
   uint8_t cls;                  /* size class                             */
-  uint8_t pad0_[1];
   /* ---- second line: slow-path state ---- */
   uint32_t capacity;            /* blocks in the pool                     */
+  uint8_t nslots;               /* slots spanned (head only)              */
+  uint8_t carved_is_zero;       /* [start + carved, end) reads as zero    */
+  uint8_t in_list;              /* linked on heap->pools[cls]             */
+  uint8_t in_empty;             /* linked on heap's empty list            */
   struct pm_pool_s *next;       /* heap's class list                      */
   struct pm_pool_s *prev;
   struct pm_pool_s *empty_next; /* heap's list of kept empty pools        */
   struct pm_pool_s *empty_prev;
   uint64_t emptied_ns;          /* when it last became empty (about)      */
-  uint8_t nslots;               /* slots spanned (head only)              */
-  uint8_t carved_is_zero;       /* [start + carved, end) reads as zero    */
-  uint8_t in_list;              /* linked on heap->pools[cls]             */
-  uint8_t in_empty;             /* linked on heap's empty list            */
-  uint8_t pad1_[64 - 4 - 4 - 5 * 8 - 4];
+  pm_block_t *prof_stash;       /* free list cut after a sampled block    */
+  float prof_left;              /* bytes to the pool's next sample (0: draw) */
+  uint16_t prof_nstash;         /* blocks on prof_stash                   */
+  uint16_t prof_nsampled;       /* live profiled blocks in the pool       */
 } pm_pool_t;
 _Static_assert(sizeof(pm_pool_t) == 128, "pool descriptors are two cache lines");
 _Static_assert(PM_POOL_MAX_SLOTS * PM_SLOT_SIZE <= UINT32_MAX, "pool offsets fit in 32 bits");
+_Static_assert(PM_SLOT_SIZE * PM_POOL_MAX_SLOTS / PM_ALIGN <= UINT16_MAX, "block counts fit the prof_n* fields");
 
 /* ---- Arenas ------------------------------------------------------------ */
 #define PM_ARENA_MAGIC 0x706d6172656e6121ULL   /* "pmarena!" */
@@ -186,6 +197,7 @@ typedef struct pm_large_s {
   size_t usable;                /* bytes writable from user               */
   size_t alignment;             /* requested alignment (>= PM_ALIGN)       */
   uint32_t live;                /* 1 until freed                          */
+  uint32_t sampled;             /* recorded by the profiler (prof.c)      */
 } pm_large_t;
 #define PM_LARGE_MAGIC 0x706d6c6172676521ULL   /* "pmlarge!" */
 

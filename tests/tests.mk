@@ -20,7 +20,7 @@ EXTRA_DIST += tests/tap.h tests/tap.sh tests/unit/pattern.h tests/valgrind.sh
 # ---- Unit tests --------------------------------------------------------------
 PM_UNIT_TESTS = tests/unit/sizeclass tests/unit/usable tests/unit/pool \
 	tests/unit/pagemap tests/unit/arena tests/unit/large tests/unit/align tests/unit/calloc \
-	tests/unit/realloc tests/unit/enomem
+	tests/unit/realloc tests/unit/enomem tests/unit/adopt
 check_PROGRAMS += $(PM_UNIT_TESTS)
 TESTS += $(PM_UNIT_TESTS)
 PM_UNIT_LIBS = lib/libpm_internal.la
@@ -54,6 +54,9 @@ tests_unit_realloc_LDADD = $(PM_UNIT_LIBS)
 tests_unit_enomem_SOURCES = tests/unit/enomem.c
 tests_unit_enomem_CFLAGS = $(PM_TEST_CFLAGS)
 tests_unit_enomem_LDADD = $(PM_UNIT_LIBS)
+tests_unit_adopt_SOURCES = tests/unit/adopt.c
+tests_unit_adopt_CFLAGS = $(PM_TEST_CFLAGS)
+tests_unit_adopt_LDADD = $(PM_UNIT_LIBS) -lpthread
 
 # ---- API tests (link the shipped library; -no-install: real binaries) ------
 PM_API_TESTS = tests/api/basic tests/api/align tests/api/stats tests/api/sized \

@@ -5,10 +5,17 @@
 #                           build tree and the install prefix
 #   tools/test              the test command of README (build + make check)
 #   tools/gen-options-doc   README's option table from lib/options.c
+#   tools/pmprof            heap profiles and timelines through google-pprof
+#                           and gnuplot (docs/profiling.md); installed
+#   tools/fastpath-count    callgrind count of a malloc+free pair
+#   tools/prof-cost         callgrind count of the whole programs with the
+#                           profiler off and on, next to jemalloc's
 bin_SCRIPTS += tools/pmrun
+dist_bin_SCRIPTS = tools/pmprof
 CLEANFILES += tools/pmrun
 EXTRA_DIST += tools/pmrun.in tools/test tools/gen-options-doc tools/quickstart \
-	tools/build tools/install-deps tools/debian-packages
+	tools/build tools/install-deps tools/debian-packages tools/fastpath-count \
+	tools/prof-cost
 
 tools/pmrun: $(top_srcdir)/tools/pmrun.in Makefile
 	$(AM_V_GEN)$(MKDIR_P) tools && \

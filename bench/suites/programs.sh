@@ -18,7 +18,9 @@ else
 	larson="$t 30 500000 1000 16 512"; xmalloc="$t 6000000 256"; fs="$t 10000 8 5000"
 	mstress="$t 2000000 20000"; text="$t 3000 400"
 fi
-exec "$PM_BENCH_SRC/tools/bench-run" --suite programs \
+# --variants: also the allocators with their heap profilers on
+# (poolmalloc-prof, jemalloc-prof, tcmalloc-sample; tools/bench VARIANTS).
+exec "$PM_BENCH_SRC/tools/bench-run" --suite programs --variants \
 	--title "Whole-program benchmarks ($t threads; wall time, peak RSS)" \
 	--workload larson "$p/larson $larson" \
 	--workload xmalloc "$p/xmalloc $xmalloc" \

@@ -167,6 +167,7 @@ PM_EXPORT void *pm_obj_new_flags(pm_type_t *type, size_t nitems, unsigned flags)
   size_t usable = gc_object_bytes(type, h);
   bool atomic = (flags & PM_OBJ_ATOMIC) || (type->flags & PM_TYPE_ATOMIC) || pmi_gc.atomic_default;
   h->type_bits = (uintptr_t)type | (atomic ? PM_OBJF_ATOMIC : 0);
+  pmi_alloc_annotate(h, type->name);   /* a sampled object shows its type in profiles */
   pm_assert(gc_type(h) == type);       /* pm_type_ready checked the alignment */
   __atomic_store_n(&h->refcnt, 1, __ATOMIC_RELAXED);
   gc_lock(&pmi_gc.lock);

@@ -66,7 +66,7 @@ tests_gc_test_tsan_layer_SOURCES = tests/gc/test_tsan_layer.c tests/gc/gcnode.h 
 	$(PM_CORE_SOURCES) lib/alloc.c $(PM_GC_SOURCES)
 tests_gc_test_tsan_layer_CFLAGS = $(PM_LIB_CFLAGS) -fsanitize=thread -g -O1
 tests_gc_test_tsan_layer_LDFLAGS = -fsanitize=thread
-tests_gc_test_tsan_layer_LDADD = -lpthread -ldl
+tests_gc_test_tsan_layer_LDADD = -lpthread -ldl -lm
 tests_gc_test_cxx_SOURCES = tests/gc/test_cxx.cc
 tests_gc_test_cxx_LDADD = lib/libpoolmalloc.la
 tests_gc_test_cxx_LDFLAGS = -no-install
