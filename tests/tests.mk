@@ -125,8 +125,22 @@ tests_misuse_invalid_usable_size_SOURCES = tests/misuse/invalid_usable_size.c te
 tests_misuse_invalid_usable_size_CFLAGS = $(PM_TEST_CFLAGS)
 tests_misuse_free_sized_mismatch_SOURCES = tests/misuse/free_sized_mismatch.c tests/misuse/misuse.h
 tests_misuse_free_sized_mismatch_CFLAGS = $(PM_TEST_CFLAGS)
-TESTS += tests/misuse/misuse.sh
-EXTRA_DIST += tests/misuse/misuse.sh
+# Issue 7 §2-§4: misuse that must never give memory a second owner.
+check_PROGRAMS += tests/misuse/double_free_pool tests/misuse/free_unallocated \
+	tests/misuse/forge_free_list
+tests_misuse_double_free_pool_SOURCES = tests/misuse/double_free_pool.c tests/misuse/misuse.h \
+	tests/misuse/owners.h
+tests_misuse_double_free_pool_CFLAGS = $(PM_TEST_CFLAGS)
+tests_misuse_double_free_pool_LDADD = -lpthread
+tests_misuse_free_unallocated_SOURCES = tests/misuse/free_unallocated.c tests/misuse/misuse.h \
+	tests/misuse/owners.h
+tests_misuse_free_unallocated_CFLAGS = $(PM_TEST_CFLAGS)
+tests_misuse_free_unallocated_LDADD = -lpthread
+tests_misuse_forge_free_list_SOURCES = tests/misuse/forge_free_list.c tests/misuse/misuse.h
+tests_misuse_forge_free_list_CFLAGS = $(PM_TEST_CFLAGS)
+tests_misuse_forge_free_list_LDADD = -lpthread
+TESTS += tests/misuse/misuse.sh tests/misuse/reuse.sh
+EXTRA_DIST += tests/misuse/misuse.sh tests/misuse/reuse.sh
 
 # ---- Preload: real programs under LD_PRELOAD --------------------------------
 PM_PRELOAD_TESTS = tests/preload/python.sh tests/preload/sort.sh \
