@@ -15,7 +15,26 @@
 # realloc are on purpose.
 PM_TEST_CFLAGS = $(AM_CFLAGS) -fno-builtin -Wno-alloc-size-larger-than -Wno-use-after-free
 
-EXTRA_DIST += tests/tap.h tests/tap.sh tests/unit/pattern.h tests/valgrind.sh
+EXTRA_DIST += tests/tap.h tests/tap.sh tests/unit/pattern.h tests/valgrind.sh \
+	tests/pm-names.h
+
+# The api and stress programs call malloc & co. by their libc names; in a
+# sanitizer build tests/pm-names.h turns those calls into pm_* (the
+# sanitizer owns the libc names there).  See docs/testing.md, "Sanitizers".
+PM_API_CFLAGS = $(PM_TEST_CFLAGS) -include $(top_srcdir)/tests/pm-names.h
+if PM_SANITIZE
+PM_API_CFLAGS += -DPM_TEST_PM_NAMES=1
+# A report fails the test.  ASan stops at its first error and checks for
+# leaks at exit; UBSan is built -fno-sanitize-recover; TSan reports every
+# race of the run (halt_on_error=0) and then exits 66.  die_after_fork=0:
+# tests/stress/fork starts threads in children of a threaded parent.
+# Options already in the environment come last, so they win.
+AM_TESTS_ENVIRONMENT += \
+	ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:$${ASAN_OPTIONS-}"; \
+	UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:$${UBSAN_OPTIONS-}"; \
+	TSAN_OPTIONS="halt_on_error=0:exitcode=66:second_deadlock_stack=1:die_after_fork=0:$${TSAN_OPTIONS-}"; \
+	export ASAN_OPTIONS UBSAN_OPTIONS TSAN_OPTIONS;
+endif
 
 # ---- Unit tests --------------------------------------------------------------
 PM_UNIT_TESTS = tests/unit/sizeclass tests/unit/usable tests/unit/pool \
@@ -53,32 +72,35 @@ tests_unit_enomem_CFLAGS = $(PM_TEST_CFLAGS)
 tests_unit_enomem_LDADD = $(PM_UNIT_LIBS)
 
 # ---- API tests (link the shipped library; -no-install: real binaries) ------
-PM_API_TESTS = tests/api/basic tests/api/align tests/api/stats tests/api/sized \
-	tests/api/static_basic
+# static_basic links libpoolmalloc.a with -static: not under a sanitizer.
+PM_API_TESTS = tests/api/basic tests/api/align tests/api/stats tests/api/sized
+if !PM_SANITIZE
+PM_API_TESTS += tests/api/static_basic
+endif
 check_PROGRAMS += $(PM_API_TESTS)
 TESTS += $(PM_API_TESTS)
 PM_API_LIBS = lib/libpoolmalloc.la
 PM_API_LINK = -no-install
 tests_api_basic_SOURCES = tests/api/basic.c
-tests_api_basic_CFLAGS = $(PM_TEST_CFLAGS)
+tests_api_basic_CFLAGS = $(PM_API_CFLAGS)
 tests_api_basic_LDADD = $(PM_API_LIBS)
 tests_api_basic_LDFLAGS = $(PM_API_LINK)
 tests_api_align_SOURCES = tests/api/align.c
-tests_api_align_CFLAGS = $(PM_TEST_CFLAGS)
+tests_api_align_CFLAGS = $(PM_API_CFLAGS)
 tests_api_align_LDADD = $(PM_API_LIBS)
 tests_api_align_LDFLAGS = $(PM_API_LINK)
 tests_api_stats_SOURCES = tests/api/stats.c
-tests_api_stats_CFLAGS = $(PM_TEST_CFLAGS)
+tests_api_stats_CFLAGS = $(PM_API_CFLAGS)
 tests_api_stats_LDADD = $(PM_API_LIBS)
 tests_api_stats_LDFLAGS = $(PM_API_LINK)
 tests_api_sized_SOURCES = tests/api/sized.c
-tests_api_sized_CFLAGS = $(PM_TEST_CFLAGS)
+tests_api_sized_CFLAGS = $(PM_API_CFLAGS)
 tests_api_sized_LDADD = $(PM_API_LIBS)
 tests_api_sized_LDFLAGS = $(PM_API_LINK)
 # The same tests with libpoolmalloc.a linked into the program (direct
 # linking: the executable's malloc interposes on libc's own calls).
 tests_api_static_basic_SOURCES = tests/api/basic.c
-tests_api_static_basic_CFLAGS = $(PM_TEST_CFLAGS)
+tests_api_static_basic_CFLAGS = $(PM_API_CFLAGS)
 tests_api_static_basic_LDADD = $(PM_API_LIBS)
 tests_api_static_basic_LDFLAGS = -static
 
@@ -88,23 +110,23 @@ PM_STRESS_TESTS = tests/stress/threads tests/stress/fork tests/stress/exit \
 check_PROGRAMS += $(PM_STRESS_TESTS)
 TESTS += $(PM_STRESS_TESTS)
 tests_stress_threads_SOURCES = tests/stress/threads.c
-tests_stress_threads_CFLAGS = $(PM_TEST_CFLAGS)
+tests_stress_threads_CFLAGS = $(PM_API_CFLAGS)
 tests_stress_threads_LDADD = $(PM_API_LIBS) -lpthread
 tests_stress_threads_LDFLAGS = $(PM_API_LINK)
 tests_stress_fork_SOURCES = tests/stress/fork.c
-tests_stress_fork_CFLAGS = $(PM_TEST_CFLAGS)
+tests_stress_fork_CFLAGS = $(PM_API_CFLAGS)
 tests_stress_fork_LDADD = $(PM_API_LIBS) -lpthread
 tests_stress_fork_LDFLAGS = $(PM_API_LINK)
 tests_stress_exit_SOURCES = tests/stress/exit.c
-tests_stress_exit_CFLAGS = $(PM_TEST_CFLAGS)
+tests_stress_exit_CFLAGS = $(PM_API_CFLAGS)
 tests_stress_exit_LDADD = $(PM_API_LIBS) -lpthread
 tests_stress_exit_LDFLAGS = $(PM_API_LINK)
 tests_stress_startup_SOURCES = tests/stress/startup.c
-tests_stress_startup_CFLAGS = $(PM_TEST_CFLAGS)
+tests_stress_startup_CFLAGS = $(PM_API_CFLAGS)
 tests_stress_startup_LDADD = $(PM_API_LIBS) -lpthread
 tests_stress_startup_LDFLAGS = $(PM_API_LINK)
 tests_stress_mapping_race_SOURCES = tests/stress/mapping_race.c
-tests_stress_mapping_race_CFLAGS = $(PM_TEST_CFLAGS)
+tests_stress_mapping_race_CFLAGS = $(PM_API_CFLAGS)
 tests_stress_mapping_race_LDADD = $(PM_API_LIBS) -lpthread
 tests_stress_mapping_race_LDFLAGS = $(PM_API_LINK)
 
@@ -139,14 +161,18 @@ tests_misuse_free_unallocated_LDADD = -lpthread
 tests_misuse_forge_free_list_SOURCES = tests/misuse/forge_free_list.c tests/misuse/misuse.h
 tests_misuse_forge_free_list_CFLAGS = $(PM_TEST_CFLAGS)
 tests_misuse_forge_free_list_LDADD = -lpthread
+if !PM_SANITIZE
 TESTS += tests/misuse/misuse.sh tests/misuse/reuse.sh
+endif
 EXTRA_DIST += tests/misuse/misuse.sh tests/misuse/reuse.sh
 
 # ---- Preload: real programs under LD_PRELOAD --------------------------------
 PM_PRELOAD_TESTS = tests/preload/python.sh tests/preload/sort.sh \
 	tests/preload/gcc.sh tests/preload/git.sh tests/preload/coreutils.sh \
 	tests/preload/pmrun.sh tests/preload/options.sh
+if !PM_SANITIZE
 TESTS += $(PM_PRELOAD_TESTS)
+endif
 EXTRA_DIST += $(PM_PRELOAD_TESTS) tests/preload/preload.sh
 
 # ---- valgrind: the unit tests (they do not preload) -----------------------

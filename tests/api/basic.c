@@ -27,6 +27,7 @@ TEST(libc_names_reach_poolmalloc) {
   expect_ge(s1.small_allocated, s0.small_allocated + 100000);
   expect_eq(pm_malloc_usable_size(p), malloc_usable_size(p));
   free(p);
+  skip_if(!PM_TEST_OVERRIDE, PM_TEST_NO_OVERRIDE);
   char *s = strdup("allocated inside the C library");   /* libc's own malloc call */
   require_not_null(s);
   expect_eq(pm_malloc_usable_size(s), 32);   /* our class size: we allocated it */

@@ -25,7 +25,11 @@ EXTRA_DIST += tests/fuzz/fuzz.sh
 SECONDS = 60
 THREADS = 4
 SEED =
+if PM_SANITIZE
+PM_FUZZ_API = pm
+else
 PM_FUZZ_API = libc
+endif
 API = $(PM_FUZZ_API)
 fuzz: tests/fuzz/fuzz
 	$(AM_V_at)$(top_builddir)/tests/fuzz/fuzz -s '$(SECONDS)' -t '$(THREADS)' -a '$(API)' \
