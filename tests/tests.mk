@@ -166,6 +166,17 @@ TESTS += tests/misuse/misuse.sh tests/misuse/reuse.sh
 endif
 EXTRA_DIST += tests/misuse/misuse.sh tests/misuse/reuse.sh
 
+# ---- Out of memory under RLIMIT_AS (issue 7 §5) ---------------------------
+# A plain program run preloaded by oom.sh; sanitizers reserve terabytes of
+# shadow memory, so RLIMIT_AS tests stay out of sanitizer builds.
+check_PROGRAMS += tests/oom/oom
+tests_oom_oom_SOURCES = tests/oom/oom.c
+tests_oom_oom_CFLAGS = $(PM_TEST_CFLAGS)
+if !PM_SANITIZE
+TESTS += tests/oom/oom.sh
+endif
+EXTRA_DIST += tests/oom/oom.sh
+
 # ---- Preload: real programs under LD_PRELOAD --------------------------------
 PM_PRELOAD_TESTS = tests/preload/python.sh tests/preload/sort.sh \
 	tests/preload/gcc.sh tests/preload/git.sh tests/preload/coreutils.sh \
