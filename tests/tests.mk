@@ -129,6 +129,15 @@ tests_stress_mapping_race_SOURCES = tests/stress/mapping_race.c
 tests_stress_mapping_race_CFLAGS = $(PM_API_CFLAGS)
 tests_stress_mapping_race_LDADD = $(PM_API_LIBS) -lpthread
 tests_stress_mapping_race_LDFLAGS = $(PM_API_LINK)
+# address_reuse defines mmap/munmap/mremap, which the sanitizers intercept.
+if !PM_SANITIZE
+check_PROGRAMS += tests/stress/address_reuse
+TESTS += tests/stress/address_reuse
+endif
+tests_stress_address_reuse_SOURCES = tests/stress/address_reuse.c
+tests_stress_address_reuse_CFLAGS = $(PM_API_CFLAGS)
+tests_stress_address_reuse_LDADD = $(PM_API_LIBS) -lpthread
+tests_stress_address_reuse_LDFLAGS = $(PM_API_LINK)
 
 # ---- Misuse: plain programs, run with LD_PRELOAD by misuse.sh -------------
 PM_MISUSE_BINS = tests/misuse/double_free tests/misuse/invalid_free \
