@@ -2,7 +2,8 @@
 #
 #   libpoolmalloc.la   the shipped library: core + override.c (which includes
 #                      alloc.c so the malloc aliases sit in the same unit)
-#                      + the GC object layer unless --disable-gc.
+#                      + the GC object layer unless --disable-gc.  With
+#                      --enable-sanitizers: alloc.c alone (pm_* names only).
 #   libpm_internal.la  noinst, for tests/unit: core + alloc.c, no libc
 #                      override, and the os.c fault seam (pmi_os_fail_next).
 PM_CORE_SOURCES = \
@@ -16,7 +17,13 @@ PM_CORE_SOURCES = \
 	lib/stats_json.c lib/timeline.c
 
 lib_LTLIBRARIES += lib/libpoolmalloc.la
+if PM_SANITIZE
+# --enable-sanitizers: the sanitizer's runtime owns malloc & co., so the
+# library keeps to pm_* (alloc.c without override.c's libc aliases).
+lib_libpoolmalloc_la_SOURCES = $(PM_CORE_SOURCES) lib/alloc.c $(PM_GC_SOURCES)
+else
 lib_libpoolmalloc_la_SOURCES = $(PM_CORE_SOURCES) lib/override.c $(PM_GC_SOURCES)
+endif
 EXTRA_lib_libpoolmalloc_la_DEPENDENCIES = lib/alloc.c
 lib_libpoolmalloc_la_CFLAGS = $(PM_LIB_CFLAGS)
 lib_libpoolmalloc_la_LDFLAGS = -version-info 0:0:0 -Wl,-z,nodelete -Wl,-z,now

@@ -15,7 +15,26 @@
 # realloc are on purpose.
 PM_TEST_CFLAGS = $(AM_CFLAGS) -fno-builtin -Wno-alloc-size-larger-than -Wno-use-after-free
 
-EXTRA_DIST += tests/tap.h tests/tap.sh tests/unit/pattern.h tests/valgrind.sh
+EXTRA_DIST += tests/tap.h tests/tap.sh tests/unit/pattern.h tests/valgrind.sh \
+	tests/pm-names.h
+
+# The api and stress programs call malloc & co. by their libc names; in a
+# sanitizer build tests/pm-names.h turns those calls into pm_* (the
+# sanitizer owns the libc names there).  See docs/testing.md, "Sanitizers".
+PM_API_CFLAGS = $(PM_TEST_CFLAGS) -include $(top_srcdir)/tests/pm-names.h
+if PM_SANITIZE
+PM_API_CFLAGS += -DPM_TEST_PM_NAMES=1
+# A report fails the test.  ASan stops at its first error and checks for
+# leaks at exit; UBSan is built -fno-sanitize-recover; TSan reports every
+# race of the run (halt_on_error=0) and then exits 66.  die_after_fork=0:
+# tests/stress/fork starts threads in children of a threaded parent.
+# Options already in the environment come last, so they win.
+AM_TESTS_ENVIRONMENT += \
+	ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:$${ASAN_OPTIONS-}"; \
+	UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:$${UBSAN_OPTIONS-}"; \
+	TSAN_OPTIONS="halt_on_error=0:exitcode=66:second_deadlock_stack=1:die_after_fork=0:$${TSAN_OPTIONS-}"; \
+	export ASAN_OPTIONS UBSAN_OPTIONS TSAN_OPTIONS;
+endif
 
 # ---- Unit tests --------------------------------------------------------------
 PM_UNIT_TESTS = tests/unit/sizeclass tests/unit/usable tests/unit/pool \
@@ -59,56 +78,72 @@ tests_unit_adopt_CFLAGS = $(PM_TEST_CFLAGS)
 tests_unit_adopt_LDADD = $(PM_UNIT_LIBS) -lpthread
 
 # ---- API tests (link the shipped library; -no-install: real binaries) ------
-PM_API_TESTS = tests/api/basic tests/api/align tests/api/stats tests/api/sized \
-	tests/api/static_basic
+# static_basic links libpoolmalloc.a with -static: not under a sanitizer.
+PM_API_TESTS = tests/api/basic tests/api/align tests/api/stats tests/api/sized
+if !PM_SANITIZE
+PM_API_TESTS += tests/api/static_basic
+endif
 check_PROGRAMS += $(PM_API_TESTS)
 TESTS += $(PM_API_TESTS)
 PM_API_LIBS = lib/libpoolmalloc.la
 PM_API_LINK = -no-install
 tests_api_basic_SOURCES = tests/api/basic.c
-tests_api_basic_CFLAGS = $(PM_TEST_CFLAGS)
+tests_api_basic_CFLAGS = $(PM_API_CFLAGS)
 tests_api_basic_LDADD = $(PM_API_LIBS)
 tests_api_basic_LDFLAGS = $(PM_API_LINK)
 tests_api_align_SOURCES = tests/api/align.c
-tests_api_align_CFLAGS = $(PM_TEST_CFLAGS)
+tests_api_align_CFLAGS = $(PM_API_CFLAGS)
 tests_api_align_LDADD = $(PM_API_LIBS)
 tests_api_align_LDFLAGS = $(PM_API_LINK)
 tests_api_stats_SOURCES = tests/api/stats.c
-tests_api_stats_CFLAGS = $(PM_TEST_CFLAGS)
+tests_api_stats_CFLAGS = $(PM_API_CFLAGS)
 tests_api_stats_LDADD = $(PM_API_LIBS)
 tests_api_stats_LDFLAGS = $(PM_API_LINK)
 tests_api_sized_SOURCES = tests/api/sized.c
-tests_api_sized_CFLAGS = $(PM_TEST_CFLAGS)
+tests_api_sized_CFLAGS = $(PM_API_CFLAGS)
 tests_api_sized_LDADD = $(PM_API_LIBS)
 tests_api_sized_LDFLAGS = $(PM_API_LINK)
 # The same tests with libpoolmalloc.a linked into the program (direct
 # linking: the executable's malloc interposes on libc's own calls).
 tests_api_static_basic_SOURCES = tests/api/basic.c
-tests_api_static_basic_CFLAGS = $(PM_TEST_CFLAGS)
+tests_api_static_basic_CFLAGS = $(PM_API_CFLAGS)
 tests_api_static_basic_LDADD = $(PM_API_LIBS)
 tests_api_static_basic_LDFLAGS = -static
 
 # ---- Stress: threads, fork, exit ------------------------------------------
 PM_STRESS_TESTS = tests/stress/threads tests/stress/fork tests/stress/exit \
-	tests/stress/startup
+	tests/stress/startup tests/stress/mapping_race
 check_PROGRAMS += $(PM_STRESS_TESTS)
 TESTS += $(PM_STRESS_TESTS)
 tests_stress_threads_SOURCES = tests/stress/threads.c
-tests_stress_threads_CFLAGS = $(PM_TEST_CFLAGS)
+tests_stress_threads_CFLAGS = $(PM_API_CFLAGS)
 tests_stress_threads_LDADD = $(PM_API_LIBS) -lpthread
 tests_stress_threads_LDFLAGS = $(PM_API_LINK)
 tests_stress_fork_SOURCES = tests/stress/fork.c
-tests_stress_fork_CFLAGS = $(PM_TEST_CFLAGS)
+tests_stress_fork_CFLAGS = $(PM_API_CFLAGS)
 tests_stress_fork_LDADD = $(PM_API_LIBS) -lpthread
 tests_stress_fork_LDFLAGS = $(PM_API_LINK)
 tests_stress_exit_SOURCES = tests/stress/exit.c
-tests_stress_exit_CFLAGS = $(PM_TEST_CFLAGS)
+tests_stress_exit_CFLAGS = $(PM_API_CFLAGS)
 tests_stress_exit_LDADD = $(PM_API_LIBS) -lpthread
 tests_stress_exit_LDFLAGS = $(PM_API_LINK)
 tests_stress_startup_SOURCES = tests/stress/startup.c
-tests_stress_startup_CFLAGS = $(PM_TEST_CFLAGS)
+tests_stress_startup_CFLAGS = $(PM_API_CFLAGS)
 tests_stress_startup_LDADD = $(PM_API_LIBS) -lpthread
 tests_stress_startup_LDFLAGS = $(PM_API_LINK)
+tests_stress_mapping_race_SOURCES = tests/stress/mapping_race.c
+tests_stress_mapping_race_CFLAGS = $(PM_API_CFLAGS)
+tests_stress_mapping_race_LDADD = $(PM_API_LIBS) -lpthread
+tests_stress_mapping_race_LDFLAGS = $(PM_API_LINK)
+# address_reuse defines mmap/munmap/mremap, which the sanitizers intercept.
+if !PM_SANITIZE
+check_PROGRAMS += tests/stress/address_reuse
+TESTS += tests/stress/address_reuse
+endif
+tests_stress_address_reuse_SOURCES = tests/stress/address_reuse.c
+tests_stress_address_reuse_CFLAGS = $(PM_API_CFLAGS)
+tests_stress_address_reuse_LDADD = $(PM_API_LIBS) -lpthread
+tests_stress_address_reuse_LDFLAGS = $(PM_API_LINK)
 
 # ---- Misuse: plain programs, run with LD_PRELOAD by misuse.sh -------------
 PM_MISUSE_BINS = tests/misuse/double_free tests/misuse/invalid_free \
@@ -127,14 +162,43 @@ tests_misuse_invalid_usable_size_SOURCES = tests/misuse/invalid_usable_size.c te
 tests_misuse_invalid_usable_size_CFLAGS = $(PM_TEST_CFLAGS)
 tests_misuse_free_sized_mismatch_SOURCES = tests/misuse/free_sized_mismatch.c tests/misuse/misuse.h
 tests_misuse_free_sized_mismatch_CFLAGS = $(PM_TEST_CFLAGS)
-TESTS += tests/misuse/misuse.sh
-EXTRA_DIST += tests/misuse/misuse.sh
+# Issue 7 §2-§4: misuse that must never give memory a second owner.
+check_PROGRAMS += tests/misuse/double_free_pool tests/misuse/free_unallocated \
+	tests/misuse/forge_free_list
+tests_misuse_double_free_pool_SOURCES = tests/misuse/double_free_pool.c tests/misuse/misuse.h \
+	tests/misuse/owners.h
+tests_misuse_double_free_pool_CFLAGS = $(PM_TEST_CFLAGS)
+tests_misuse_double_free_pool_LDADD = -lpthread
+tests_misuse_free_unallocated_SOURCES = tests/misuse/free_unallocated.c tests/misuse/misuse.h \
+	tests/misuse/owners.h
+tests_misuse_free_unallocated_CFLAGS = $(PM_TEST_CFLAGS)
+tests_misuse_free_unallocated_LDADD = -lpthread
+tests_misuse_forge_free_list_SOURCES = tests/misuse/forge_free_list.c tests/misuse/misuse.h
+tests_misuse_forge_free_list_CFLAGS = $(PM_TEST_CFLAGS)
+tests_misuse_forge_free_list_LDADD = -lpthread
+if !PM_SANITIZE
+TESTS += tests/misuse/misuse.sh tests/misuse/reuse.sh
+endif
+EXTRA_DIST += tests/misuse/misuse.sh tests/misuse/reuse.sh
+
+# ---- Out of memory under RLIMIT_AS (issue 7 §5) ---------------------------
+# A plain program run preloaded by oom.sh; sanitizers reserve terabytes of
+# shadow memory, so RLIMIT_AS tests stay out of sanitizer builds.
+check_PROGRAMS += tests/oom/oom
+tests_oom_oom_SOURCES = tests/oom/oom.c
+tests_oom_oom_CFLAGS = $(PM_TEST_CFLAGS)
+if !PM_SANITIZE
+TESTS += tests/oom/oom.sh
+endif
+EXTRA_DIST += tests/oom/oom.sh
 
 # ---- Preload: real programs under LD_PRELOAD --------------------------------
 PM_PRELOAD_TESTS = tests/preload/python.sh tests/preload/sort.sh \
 	tests/preload/gcc.sh tests/preload/git.sh tests/preload/coreutils.sh \
 	tests/preload/pmrun.sh tests/preload/options.sh
+if !PM_SANITIZE
 TESTS += $(PM_PRELOAD_TESTS)
+endif
 EXTRA_DIST += $(PM_PRELOAD_TESTS) tests/preload/preload.sh
 
 # ---- Meta: the structure of the code itself ----------------------------------

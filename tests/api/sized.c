@@ -57,6 +57,7 @@ TEST(free_aligned_sized_with_the_requested_alignment) {
 
 /* ---- glibc's internal names ------------------------------------------------- */
 TEST(libc_internal_aliases_are_ours) {
+  skip_if(!PM_TEST_OVERRIDE, PM_TEST_NO_OVERRIDE);
   pm_stats_t s0, s1;
   pm_stats_get(&s0);
   char *a = __libc_malloc(100000);
@@ -84,6 +85,7 @@ TEST(libc_internal_aliases_are_ours) {
 static int cmp_int(const void *x, const void *y) { return *(const int *)x - *(const int *)y; }
 
 TEST(memory_from_inside_libc_is_ours) {
+  skip_if(!PM_TEST_OVERRIDE, PM_TEST_NO_OVERRIDE);
   char *buf = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&buf, &len);   /* libc grows buf with realloc */

@@ -124,7 +124,7 @@ static void at_exit_allocates(void) {
   }
   char *s = strdup("at exit");
   if (!s || strcmp(s, "at exit") != 0) _exit(3);
-  free(s);
+  libc_free(s);
   /* Left allocated on purpose: exit must not trip over live blocks. */
   if (!malloc(1000) || !malloc(400000)) _exit(3);
 }
