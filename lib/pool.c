@@ -352,7 +352,7 @@ void pmi_pool_pop_fatal(const pm_pool_t *pool, const pm_block_t *b) {
     pmi_fatal("corrupted free list in the pool at %p: link to %p, outside the pool (write after free)",
               (void *)pool->start, (const void *)b);
   if (b->canary == 0) pmi_fatal("double free of %p", (const void *)b);
-  pmi_fatal("write after free of %p (or a double free): its free-list canary was overwritten", (const void *)b);
+  pmi_fatal("double free or write after free of %p (its free-list canary was overwritten)", (const void *)b);
 }
 
 /* ---- Validation (PM_DEBUG >= 3) ----------------------------------------- */
