@@ -256,7 +256,7 @@ void pmi_arena_walk(void (*fn)(const pm_arena_t *a, void *arg), void *arg) {
 
 void pmi_arena_fork_prepare(void) { pthread_mutex_lock(&arenas.lock); }
 void pmi_arena_fork_parent(void) { pthread_mutex_unlock(&arenas.lock); }
-void pmi_arena_fork_child(void) { PM_LOCK_RESET(&arenas.lock); }
+void pmi_arena_fork_child(void) { pthread_mutex_unlock(&arenas.lock); }
 
 bool pmi_arena_is_valid(const pm_arena_t *a) {
   return a->magic == PM_ARENA_MAGIC && (a->free_mask & 1) == 0 &&

@@ -1,18 +1,19 @@
 /* fork.c — keeping the allocator consistent across fork().
  *
- * pthread_atfork handlers take every allocator lock before fork (in one fixed
- * order; no path of ours ever holds two of them, the profiler's included), release them in the
- * parent, and re-initialise them in the child, where heap.c also turns the
- * heaps of the threads that did not survive into abandoned heaps so their
- * blocks can be freed and their pools reclaimed.  Registered by pmi_init
- * once the allocator is usable, since pthread_atfork may itself allocate.
+ * pthread_atfork handlers take every allocator lock before fork (in one
+ * fixed order; no path of ours ever holds two of them, the profiler's
+ * included) and release them in the parent and in the child, where heap.c
+ * also orphans the heaps of the threads that did not survive (heap.c,
+ * "ORPHANED").  Registered by pmi_init once the allocator is usable (state
+ * 1), since pthread_atfork may itself allocate; so the handlers never run
+ * before initialisation.
  */
 #include "internal.h"
 
 #include <pthread.h>
 
 static void fork_prepare(void) {
-  if (pm_atomic_load_acquire(&pmi_init_state) == 0) return;
+  pm_assert(pm_atomic_load_acquire(&pmi_init_state) != 0);
   pmi_prof_fork_prepare();   /* never held with another of ours either */
   pmi_heap_fork_prepare();
   pmi_arena_fork_prepare();

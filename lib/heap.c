@@ -355,7 +355,7 @@ void pmi_heap_fork_parent(void) { pthread_mutex_unlock(&heaps.lock); }
  * the fork held) and stay on their lists; every heap that was ACTIVE in
  * another thread is ORPHANED (see the states above). */
 void pmi_heap_fork_child(void) {
-  PM_LOCK_RESET(&heaps.lock);
+  pthread_mutex_unlock(&heaps.lock);
   for (pm_heap_t *h = heaps.all; h != NULL; h = h->all_next)
     if (h != pmi_heap_tls && h->state == PM_HEAP_ACTIVE) h->state = PM_HEAP_ORPHANED;
 }

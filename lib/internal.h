@@ -72,11 +72,12 @@ PM_INLINE unsigned pm_longest_run64(uint64_t mask) {
  * mutexes: their critical sections are a few dozen instructions, so a
  * contended lock spins briefly before it sleeps, instead of paying a futex
  * wait and wake each time (mstress: 1,400 futex calls per run otherwise).
- * No path holds two of them at once.  After fork the child re-initialises
- * them with PM_LOCK_RESET. */
+ * No path holds two of them at once.  fork.c's handlers take them all
+ * before fork and release them in the parent and in the child (the child's
+ * one thread is the one that took them: unlocking is legal, and unlike
+ * re-initialising by assignment ThreadSanitizer can follow it). */
 #include <pthread.h>
 #define PM_LOCK_INITIALIZER PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
-#define PM_LOCK_RESET(m) (*(m) = (pthread_mutex_t)PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP)
 
 /* ---- fmt.c: formatting and failing without malloc ------------------------ */
 /* A snprintf subset: %s %c %d %i %u %x %p %% with l, ll and z modifiers, a

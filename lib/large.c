@@ -154,7 +154,6 @@ static void large_cache_put(char *base, size_t size) {
 
 bool pmi_large_decay(uint64_t now_ns, bool force) {
   uint64_t delay = (uint64_t)pmi_option(PM_OPTION_DECAY_MS) * 1000000u;
-  if (pm_atomic_load_relaxed(&large.ncached) == 0) return false;
   large_cached_t evicted[PM_LARGE_CACHE_SLOTS];
   unsigned nevicted = 0;
   pthread_mutex_lock(&large.lock);
@@ -324,4 +323,4 @@ void pmi_large_stats(pm_stats_t *out) {
 
 void pmi_large_fork_prepare(void) { pthread_mutex_lock(&large.lock); }
 void pmi_large_fork_parent(void) { pthread_mutex_unlock(&large.lock); }
-void pmi_large_fork_child(void) { PM_LOCK_RESET(&large.lock); }
+void pmi_large_fork_child(void) { pthread_mutex_unlock(&large.lock); }

@@ -289,4 +289,4 @@ PM_EXPORT int pm_prof_dump(const char *path) {
 
 void pmi_prof_fork_prepare(void) { pthread_mutex_lock(&pmi_prof_lock); }
 void pmi_prof_fork_parent(void) { pthread_mutex_unlock(&pmi_prof_lock); }
-void pmi_prof_fork_child(void) { PM_LOCK_RESET(&pmi_prof_lock); }
+void pmi_prof_fork_child(void) { pthread_mutex_unlock(&pmi_prof_lock); }

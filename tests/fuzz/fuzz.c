@@ -483,7 +483,7 @@ static void *worker(void *arg) {
   pthread_barrier_wait(&start_barrier);
   while (cfg.max_ops == 0 || t->nops < cfg.max_ops) {
     if ((t->nops & 63) == 0 && atomic_load_explicit(&stop, memory_order_relaxed)) break;
-    t->nops++;
+    __atomic_store_n(&t->nops, t->nops + 1, __ATOMIC_RELAXED);   /* main reads it to see the end */
     if (t->id == 0 && t->nops == cfg.inject_at) inject_corruption(t);
     if (rnd(t) % FZ_TRIM_EVERY == 0) {
       note_op(t, OP_TRIM, NULL, 0, 0);

@@ -16,5 +16,8 @@ PM_PROF_TESTS = tests/prof/api.sh tests/prof/leaks.sh tests/prof/growth.sh \
 	tests/prof/python.sh tests/prof/gcc.sh tests/prof/signal.sh \
 	tests/prof/timeline.sh tests/prof/stats.sh tests/prof/installed.sh \
 	tests/prof/stress.sh
+# They preload the library (or need its libc names): not in sanitizer builds.
+if !PM_SANITIZE
 TESTS += $(PM_PROF_TESTS)
+endif
 EXTRA_DIST += $(PM_PROF_TESTS) tests/prof/prof.sh

@@ -50,12 +50,14 @@ static void *churn(void *arg) {
   return NULL;
 }
 
+#ifndef __SANITIZE_THREAD__
 static void *child_thread(void *arg) {
   void *v[100];
   for (int i = 0; i < 100; i++) v[i] = malloc(i * 100 + 1);
   for (int i = 0; i < 100; i++) free(v[i]);
   return arg;
 }
+#endif
 
 /* Runs in the child: 0 on success, a step number on failure. */
 static int child_work(void) {
@@ -71,9 +73,14 @@ static int child_work(void) {
     if (pat_bad(v[i], s < 256 ? s : 256, i) != (s < 256 ? s : 256)) return 2;
     free(v[i]);
   }
+#ifndef __SANITIZE_THREAD__
+  /* ThreadSanitizer cannot follow a thread started in the child of a
+   * threaded parent (it stops with "dup thread with used id"), so the TSan
+   * build leaves this step out; every other build runs it. */
   pthread_t t;
   if (pthread_create(&t, NULL, child_thread, NULL) != 0) return 3;
   pthread_join(t, NULL);
+#endif
   char *s = strdup("child");   /* libc's internal malloc in the child */
   if (!s || (PM_TEST_OVERRIDE && malloc_usable_size(s) < 6)) return 4;
   libc_free(s);
