@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # bench/bench.mk — make bench: poolmalloc side by side with glibc, jemalloc,
 # mimalloc and tcmalloc (issue 3; how to read the numbers: docs/benchmarks.md).
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* alloc.c — the public entry points: malloc, free and the rest of the family.
  *
  * Fast paths only.  malloc of a small block is: one TLS load, a shift, two

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* heap.c — thread-local heaps: creation, remote frees, thread exit.
  *
  * Each thread allocates from its own pm_heap_t, found through one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* internal.h — the cross-file API of the allocator, grouped by owning file.
  *
  * Every name here is pmi_<module>_<verb> and hidden: nothing in this header

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # lib/lib.mk — the allocator libraries.
 #
 #   libpoolmalloc.la   the shipped library: core + override.c (which includes

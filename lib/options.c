@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* options.c — the one table of run-time options (POOLMALLOC_*).
  *
  * Parsed once by pmi_init() straight from the environment block, without

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* os.c — every system call poolmalloc makes (the contract is os.h).
  *
  * Aligned mappings use a hint first: the aligned address just below the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* os.h — the contract between poolmalloc and the operating system.
  *
  * os.c is the only file that calls mmap, munmap, madvise, mremap, write,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pagemap.c — which 1 MiB chunks of the address space are ours.
  *
  * Two bits per chunk over the 47-bit user address space: 2^27 chunks, a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pool.c — the pool state machine and the malloc refill path.
  *
  * A pool belongs to one heap and serves one size class.  Its states, as in

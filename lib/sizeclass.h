@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* sizeclass.h — size <-> class mapping, inline for the fast paths.
  *
  * Classes 0..32 are small (obmalloc's 16-byte spacing): class c holds

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* stats.c — counters and reports.
  *
  * The mapped-bytes counters are atomics updated on every map and unmap;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/tests.mk — the allocator test suite (make check).  See docs/testing.md.
 #
 #   tests/unit/     one program per module; links libpm_internal.la (pmi_*,

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/valgrind.sh — run test programs under valgrind's memcheck.
 #
 # Usage: tests/valgrind.sh PROGRAM...   (make check-valgrind passes the unit

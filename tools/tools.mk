@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tools/tools.mk — installed wrappers and helper scripts.
 #
 #   tools/pmrun             run a command with libpoolmalloc.so preloaded;

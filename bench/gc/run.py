@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """bench/gc/run.py — the GC layer's benchmark suites (issue 4), called by
 bench/suites/gc.sh under the suite contract of docs/benchmarks.md
 (PM_BENCH_BUILD, PM_BENCH_SRC, PM_BENCH_OUT, PM_BENCH_REPS, PM_BENCH_QUICK,

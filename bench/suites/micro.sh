@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # bench/suites/micro.sh — the micro benchmarks (bench/pm-microbench) under
 # each allocator, interleaved: rep 0 of every allocator, then rep 1, ...
 # Each run is one process with LD_PRELOAD set (none for glibc); Google

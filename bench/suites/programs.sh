@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # bench/suites/programs.sh — the whole-program benchmarks written here
 # (bench/programs/*.c), each run as its own process under each allocator
 # by tools/bench-run (wall, CPU, peak RSS; interleaved repetitions).

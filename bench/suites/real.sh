@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # bench/suites/real.sh — real programs from Debian under each allocator:
 #   python-malloc    /usr/bin/python3 with PYTHONMALLOC=malloc running
 #                    bench/programs/pyobjects.py: every object is a malloc

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* poolmalloc/gc.h — reference counting + a generational cycle collector for
  * C objects allocated from poolmalloc's pools (issue 4; docs/gc.md).
  *

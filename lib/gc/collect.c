@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gc/collect.c — the generational cycle collector (issue 4; docs/gc.md).
  *
  * Owns: pm_gc_collect, the automatic triggers (allocation counts, bytes),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gc/control.c — the control and introspection API of the GC layer, the
  * counterpart of Python's gc module (issue 4), and the layer's state.
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # lib/gc/gc.mk — the GC object layer (issue 4; docs/gc.md).
 # PM_GC_SOURCES is compiled into both lib/libpoolmalloc.la and
 # lib/libpm_internal.la (see lib/lib.mk) with $(PM_LIB_CFLAGS).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gc_internal.h — shared state and list primitives of the GC object layer.
  *
  * Owns: the layer's global state (struct pmi_gc_state, one instance pmi_gc,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gc/object.c — GC objects: the hidden header, the type registry, creation,
  * the refcount slow paths and the deep-dealloc trampoline (issue 4).
  *

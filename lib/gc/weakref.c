@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gc/weakref.c — weak references to GC objects, with callbacks (issue 4).
  *
  * Owns: pm_weakref_type, pm_weakref_new/get/count, and the table that maps

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/api/stats.c — the statistics calls tell the truth.
  *
  * mallinfo2, mallinfo, malloc_info, malloc_stats, pm_stats_get and

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/gc/example.sh — runs examples/minilang (linked against the shipped
 # libpoolmalloc) and checks what it reports: the self-containing list, the
 # weak cache, the 1000-node parent/child tree collected as 1002 objects

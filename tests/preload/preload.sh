@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/preload/preload.sh — shared by the preload tests (sourced, not run).
 #
 #   pm_compare NAME CMD [ARGS...]

@@ -1,0 +1,9 @@
+# SPDX-License-Identifier: MIT
+# tests/meta/meta.mk — tests of the project itself rather than the allocator:
+# the files a packager, a newcomer or another program relies on.
+#
+#   spdx.sh     every source file names its licence (SPDX identifier)
+# Each is a TAP shell script run from make check like the other tests.
+PM_META_TESTS = tests/meta/spdx.sh
+TESTS += $(PM_META_TESTS)
+EXTRA_DIST += $(PM_META_TESTS)
