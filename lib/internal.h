@@ -59,13 +59,10 @@ PM_INTERNAL PM_NORETURN PM_COLD void pmi_fatal(const char *fmt, ...) PM_PRINTF(1
 PM_INTERNAL PM_NORETURN PM_COLD void pmi_fmt_assert_fail(const char *cond, const char *file, int line);
 
 /* ---- options.c: the POOLMALLOC_* table ---------------------------------- */
-typedef enum pm_option_e {
-  PM_OPTION_SHOW_STATS,      /* print statistics at exit                  */
-  PM_OPTION_DECAY_MS,        /* delay before empty memory goes to the OS  */
-  PM_OPTION_PURGE_FREE,      /* purge with MADV_FREE instead of DONTNEED  */
-  PM_OPTION_FOREIGN_FREE,    /* 0 = abort on foreign pointers, 1 = libc   */
-  PM_OPTION_LARGE_CACHE_MB,  /* bytes the large-mapping cache may hold    */
-  PM_OPTION_VERBOSE,         /* report options and unusual events         */
+typedef enum pm_option_e {   /* one PM_OPTION_<NAME> per line of options.def */
+#define PM_OPTION(name, value_default, min, max, doc) PM_OPTION_##name,
+#include "options.def"
+#undef PM_OPTION
   PM_OPTION_COUNT
 } pm_option_t;
 PM_INTERNAL extern long pmi_option_values[PM_OPTION_COUNT];

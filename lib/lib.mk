@@ -14,6 +14,9 @@ PM_CORE_SOURCES = \
 	lib/foreign.c lib/stats.c lib/fork.c lib/init.c
 
 lib_LTLIBRARIES += lib/libpoolmalloc.la
+# options.def: the X-macro list of POOLMALLOC_* options (included, not compiled).
+EXTRA_DIST += lib/options.def
+
 lib_libpoolmalloc_la_SOURCES = $(PM_CORE_SOURCES) lib/override.c $(PM_GC_SOURCES)
 EXTRA_lib_libpoolmalloc_la_DEPENDENCIES = lib/alloc.c
 lib_libpoolmalloc_la_CFLAGS = $(PM_LIB_CFLAGS)

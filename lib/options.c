@@ -4,8 +4,8 @@
  * Parsed once by pmi_init() straight from the environment block, without
  * allocating; ignored entirely for set-uid programs (AT_SECURE), as
  * jemalloc does.  Values outside [min, max] are clamped and reported.
- * tools/gen-options-doc turns this table into README's option list, so keep
- * one entry per line in the format below.
+ * The options themselves are listed once, in options.def (which also feeds
+ * the enum in internal.h and the tables of README and poolmalloc(3)).
  */
 #include "internal.h"
 
@@ -19,13 +19,16 @@ typedef struct pm_option_desc_s {
 } pm_option_desc_t;
 
 static const pm_option_desc_t options[PM_OPTION_COUNT] = {
-  [PM_OPTION_SHOW_STATS] = {"SHOW_STATS", 0, 0, 1, "print allocator statistics to stderr at exit"},
-  [PM_OPTION_DECAY_MS] = {"DECAY_MS", 1000, 0, 3600000, "empty pools and arenas go back to the OS between half this many milliseconds and this many after they empty; cached large mappings after this many"},
-  [PM_OPTION_PURGE_FREE] = {"PURGE_FREE", 0, 0, 1, "purge with MADV_FREE (lazy, RSS drops only under pressure) instead of MADV_DONTNEED"},
-  [PM_OPTION_FOREIGN_FREE] = {"FOREIGN_FREE", 0, 0, 1, "hand pointers poolmalloc did not allocate to the C library's free instead of aborting"},
-  [PM_OPTION_LARGE_CACHE_MB] = {"LARGE_CACHE_MB", 64, 0, 65536, "MiB of freed large mappings kept for reuse"},
-  [PM_OPTION_VERBOSE] = {"VERBOSE", 0, 0, 1, "report the options in force and unusual events on stderr"},
+#define PM_OPTION(name, value_default, min, max, doc) [PM_OPTION_##name] = {#name, value_default, min, max, doc},
+#include "options.def"
+#undef PM_OPTION
 };
+
+#define PM_OPTION(name, value_default, min, max, doc)                          \
+  _Static_assert((min) <= (value_default) && (value_default) <= (max),         \
+                 "POOLMALLOC_" #name ": the default is outside its range");
+#include "options.def"
+#undef PM_OPTION
 
 long pmi_option_values[PM_OPTION_COUNT];   /* set from `options` by pmi_init() */
 

@@ -2,8 +2,9 @@
 # tests/meta/meta.mk — tests of the project itself rather than the allocator:
 # the files a packager, a newcomer or another program relies on.
 #
-#   spdx.sh     every source file names its licence (SPDX identifier)
+#   spdx.sh         every source file names its licence (SPDX identifier)
+#   options-doc.sh  README's options table is generated from lib/options.def
 # Each is a TAP shell script run from make check like the other tests.
-PM_META_TESTS = tests/meta/spdx.sh
+PM_META_TESTS = tests/meta/spdx.sh tests/meta/options-doc.sh
 TESTS += $(PM_META_TESTS)
 EXTRA_DIST += $(PM_META_TESTS)
