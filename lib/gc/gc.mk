@@ -9,7 +9,7 @@ PM_GC_SOURCES = \
 	lib/gc/collect.c \
 	lib/gc/weakref.c \
 	lib/gc/control.c
-nobase_include_HEADERS += include/poolmalloc/gc.h
+pminclude_HEADERS += include/poolmalloc/gc.h
 else
 PM_GC_SOURCES =
 endif
