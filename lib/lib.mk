@@ -3,7 +3,9 @@
 #
 #   libpoolmalloc.la   the shipped library: core + override.c (which includes
 #                      alloc.c so the malloc aliases sit in the same unit)
-#                      + the GC object layer unless --disable-gc.
+#                      + cxx_new.cc (C++ operator new/delete; makes libtool
+#                      link the library with the C++ compiler, so it needs
+#                      libstdc++) + the GC object layer unless --disable-gc.
 #   libpm_internal.la  noinst, for tests/unit: core + alloc.c, no libc
 #                      override, and the os.c fault seam (pmi_os_fail_next).
 PM_CORE_SOURCES = \
@@ -17,10 +19,11 @@ lib_LTLIBRARIES += lib/libpoolmalloc.la
 # options.def: the X-macro list of POOLMALLOC_* options (included, not compiled).
 EXTRA_DIST += lib/options.def
 
-lib_libpoolmalloc_la_SOURCES = $(PM_CORE_SOURCES) lib/override.c $(PM_GC_SOURCES)
+lib_libpoolmalloc_la_SOURCES = $(PM_CORE_SOURCES) lib/override.c lib/cxx_new.cc $(PM_GC_SOURCES)
 EXTRA_lib_libpoolmalloc_la_DEPENDENCIES = lib/alloc.c
 lib_libpoolmalloc_la_CFLAGS = $(PM_LIB_CFLAGS)
-lib_libpoolmalloc_la_LDFLAGS = -version-info 0:0:0 -Wl,-z,nodelete -Wl,-z,now
+lib_libpoolmalloc_la_CXXFLAGS = $(PM_LIB_CXXFLAGS)
+lib_libpoolmalloc_la_LDFLAGS = -version-info 0:0:0 -Wl,-z,nodelete -Wl,-z,now -Wl,--as-needed
 lib_libpoolmalloc_la_LIBADD = -lpthread -ldl
 
 noinst_LTLIBRARIES += lib/libpm_internal.la

@@ -4,7 +4,7 @@
 # installed pmrun (tests/install/installcheck.sh says what is checked).
 # make distcheck runs it on its own install, so CI does too.
 PM_INSTALLCHECK_FILES = tests/install/installcheck.sh tests/install/use_api.c \
-	tests/install/use_gc.c
+	tests/install/use_gc.c tests/install/use_cxx.cc
 EXTRA_DIST += $(PM_INSTALLCHECK_FILES)
 
 installcheck-local:

@@ -10,6 +10,8 @@
 #              static (-static, pkg-config --static): malloc is poolmalloc's,
 #              and the shared one runs the installed library
 #   gc         README's GC example (use_gc.c), shared and static
+#   c++        use_cxx.cc: operator new and sized delete are poolmalloc's,
+#              shared and static
 #   pmrun      the installed pmrun preloads the installed library (its
 #              soname under $libdir), never the build tree's
 # Environment (set by tests/install/install.mk): prefix libdir includedir
@@ -35,7 +37,7 @@ build() {
 }
 gc=0
 [ -f "$includedir/poolmalloc/gc.h" ] && gc=1
-tap_plan 7
+tap_plan 9
 
 ok=0
 [ -f "$includedir/poolmalloc.h" ] || { echo "# no $includedir/poolmalloc.h"; ok=1; }
@@ -68,6 +70,13 @@ for kind in shared static; do
   build "gc-$kind" "$CC" "$srcdir/tests/install/use_gc.c" $kind && run "./gc-$kind" >"gc-$kind.out" 2>&1 && ok=0
   tap_diag <"gc-$kind.out" 2>/dev/null
   tap_result $ok "GC API (README's example), $kind link"
+done
+
+for kind in shared static; do
+  ok=1
+  build "cxx-$kind" "$CXX" "$srcdir/tests/install/use_cxx.cc" $kind && run "./cxx-$kind" >"cxx-$kind.out" 2>&1 && ok=0
+  tap_diag <"cxx-$kind.out" 2>/dev/null
+  tap_result $ok "C++ operator new/delete, $kind link"
 done
 
 ok=1
