@@ -14,6 +14,7 @@
 #              shared and static
 #   pmrun      the installed pmrun preloads the installed library (its
 #              soname under $libdir), never the build tree's
+#   man        the installed man pages open with man -l
 # Environment (set by tests/install/install.mk): prefix libdir includedir
 # bindir mandir srcdir builddir CC CXX PACKAGE_VERSION.  Prints TAP; exit 1 on
 # any failure.
@@ -37,7 +38,7 @@ build() {
 }
 gc=0
 [ -f "$includedir/poolmalloc/gc.h" ] && gc=1
-tap_plan 9
+tap_plan 10
 
 ok=0
 [ -f "$includedir/poolmalloc.h" ] || { echo "# no $includedir/poolmalloc.h"; ok=1; }
@@ -92,4 +93,16 @@ else
 fi
 tap_result $ok "installed pmrun preloads the installed library"
 
+ok=0
+for page in man3/poolmalloc.3 man3/poolmalloc_gc.3 man1/pmrun.1; do
+  if [ ! -f "$mandir/$page" ]; then
+    [ "$page" = man3/poolmalloc_gc.3 ] && [ $gc -eq 0 ] && continue
+    echo "# $mandir/$page not installed"; ok=1; continue
+  fi
+  if command -v man >/dev/null 2>&1; then
+    MANWIDTH=80 man -l "$mandir/$page" >page.txt 2>page.err </dev/null && [ -s page.txt ] ||
+      { echo "# man -l $mandir/$page failed"; tap_diag <page.err; ok=1; }
+  fi
+done
+tap_result $ok "man pages installed under $mandir and open with man -l"
 tap_done

@@ -4,7 +4,8 @@
 #
 #   spdx.sh         every source file names its licence (SPDX identifier)
 #   options-doc.sh  README's options table is generated from lib/options.def
+#   man.sh          the man pages render with groff and man -l
 # Each is a TAP shell script run from make check like the other tests.
-PM_META_TESTS = tests/meta/spdx.sh tests/meta/options-doc.sh
+PM_META_TESTS = tests/meta/spdx.sh tests/meta/options-doc.sh tests/meta/man.sh
 TESTS += $(PM_META_TESTS)
 EXTRA_DIST += $(PM_META_TESTS)
