@@ -10,8 +10,8 @@ man3_MANS = man/poolmalloc.3
 if PM_GC
 man3_MANS += man/poolmalloc_gc.3
 endif
-PM_MAN_SOURCES = man/pmrun.1.in man/poolmalloc.3.in man/poolmalloc_gc.3.in
-EXTRA_DIST += $(PM_MAN_SOURCES)
+PM_MAN_INPUTS = man/pmrun.1.in man/poolmalloc.3.in man/poolmalloc_gc.3.in
+EXTRA_DIST += $(PM_MAN_INPUTS)
 CLEANFILES += man/pmrun.1 man/poolmalloc.3 man/poolmalloc_gc.3
 
 PM_MAN_GEN = $(AM_V_GEN)$(MKDIR_P) man && \

@@ -14,7 +14,7 @@
 noinst_SCRIPTS += tools/pmrun
 CLEANFILES += tools/pmrun
 EXTRA_DIST += tools/pmrun.in tools/test tools/gen-options-doc tools/quickstart \
-	tools/build tools/install-deps tools/debian-packages
+	tools/build tools/install-deps tools/check-deb
 
 pmrun_subst = sed -e 's|@PACKAGE_VERSION[@]|$(PACKAGE_VERSION)|g' -e "s|@PMRUN_LIB[@]|$$pmrun_lib|g"
 

@@ -95,13 +95,15 @@ tap_result $ok "installed pmrun preloads the installed library"
 
 ok=0
 for page in man3/poolmalloc.3 man3/poolmalloc_gc.3 man1/pmrun.1; do
-  if [ ! -f "$mandir/$page" ]; then
+  f=$mandir/$page
+  [ -f "$f" ] || f=$f.gz    # packages compress them
+  if [ ! -f "$f" ]; then
     [ "$page" = man3/poolmalloc_gc.3 ] && [ $gc -eq 0 ] && continue
     echo "# $mandir/$page not installed"; ok=1; continue
   fi
   if command -v man >/dev/null 2>&1; then
-    MANWIDTH=80 man -l "$mandir/$page" >page.txt 2>page.err </dev/null && [ -s page.txt ] ||
-      { echo "# man -l $mandir/$page failed"; tap_diag <page.err; ok=1; }
+    MANWIDTH=80 man -l "$f" >page.txt 2>page.err </dev/null && [ -s page.txt ] ||
+      { echo "# man -l $f failed"; tap_diag <page.err; ok=1; }
   fi
 done
 tap_result $ok "man pages installed under $mandir and open with man -l"

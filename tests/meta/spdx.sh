@@ -4,8 +4,9 @@
 # "SPDX-License-Identifier: MIT" in its first comment (one of its first three
 # lines, after a #! line).  Sources are the files git tracks, or, in a tree
 # without git (a tarball, make distcheck), every file under the source tree
-# except what autotools generate.  Data (bench/results), prose (*.md) and the
-# licence texts are not sources.  One TAP point per directory.
+# except what autotools generate.  Data (bench/results), prose (*.md), the
+# licence texts and debian/'s changelog and copyright (formats without
+# comments) are not sources.  One TAP point per directory.
 . "$top_srcdir/tests/tap.sh"
 cd "$top_srcdir" || exit 1
 list=$(mktemp) && trap 'rm -f "$list"' EXIT
@@ -16,8 +17,9 @@ else
   find . -type f ! -path './autom4te.cache/*' ! -path './build-aux/*' ! -path './m4/*' \
     ! -path './_build/*' ! -path './debian/.debhelper/*' | sed 's|^\./||'
 fi | grep -v -E '(^|/)(Makefile\.in|configure|aclocal\.m4|config\.h\.in|\.gitignore|\.keep)$' |
-  grep -v -E '^(bench/results/|LICENSE$|NEWS$|debian/(changelog|copyright|compat|source/format)$|.*\.md$)' |
-  grep -E '\.(c|h|cc|py|sh|mk|am|ac|in|def|jq|1in|3in)$|^tools/[a-z-]*$|^\.ci/|^debian/|^bench/allocators$' |
+  grep -v -E '^(bench/results/|LICENSE$|NEWS$|.*\.md$)' |
+  grep -v -E '^debian/.*/' |
+  grep -E '\.(c|h|cc|py|sh|mk|am|ac|in|def|jq)$|^tools/[a-z-]*$|^\.ci/|^debian/(control|rules|[a-z0-9-]*\.install)$|^bench/allocators$' |
   sort >"$list"
 dirof='{ d = $0; if (!sub("/[^/]*$", "", d)) d = "."; print d "\t" $0 }'
 dirs=$(awk "$dirof" "$list" | cut -f1 | sort -u)
