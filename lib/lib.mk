@@ -18,6 +18,8 @@ PM_CORE_SOURCES = \
 lib_LTLIBRARIES += lib/libpoolmalloc.la
 # options.def: the X-macro list of POOLMALLOC_* options (included, not compiled).
 EXTRA_DIST += lib/options.def
+# The exported symbols, checked by tests/meta/abilist.sh.
+EXTRA_DIST += lib/libpoolmalloc.abilist
 
 lib_libpoolmalloc_la_SOURCES = $(PM_CORE_SOURCES) lib/override.c lib/cxx_new.cc $(PM_GC_SOURCES)
 EXTRA_lib_libpoolmalloc_la_DEPENDENCIES = lib/alloc.c
