@@ -64,13 +64,16 @@ EXTRA_DIST += \
 
 PM_BENCH_RUN = $(top_srcdir)/tools/bench --build '$(abs_top_builddir)' --src '$(abs_top_srcdir)'
 
-.PHONY: bench bench-short bench-quick bench-smoke bench-programs clean-local-bench
+.PHONY: bench bench-short bench-quick bench-smoke bench-programs bench-short-programs clean-local-bench
 bench-programs: $(PM_BENCH_PROGS) $(PM_MICROBENCH) lib/libpoolmalloc.la
+# What tools/quickstart builds: the short comparison's programs, the library
+# and pmrun, not the test-only internal library or the micro benchmarks.
+bench-short-programs: $(PM_BENCH_PROGS) lib/libpoolmalloc.la tools/pmrun
 
 bench: bench-programs
 	$(PM_BENCH_RUN) $(BENCH_FLAGS)
 
-bench-short: bench-programs
+bench-short: bench-short-programs
 	$(PM_BENCH_RUN) --short $(BENCH_FLAGS)
 
 bench-quick: bench-programs

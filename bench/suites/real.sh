@@ -24,7 +24,7 @@ scale=${PM_BENCH_SCALE:-full}
 [ "${PM_BENCH_QUICK:-0}" = 1 ] && scale=quick
 case $scale in
 quick) pyargs="1 10 4000 3000"; sqlrows=5000; nfuncs=10 ;;
-short) pyargs="1"; sqlrows=60000; nfuncs=0 ;;
+short) pyargs="1 13 40000 25000"; sqlrows=40000; nfuncs=0 ;;
 *) pyargs="2"; sqlrows=150000; nfuncs=120 ;;
 esac
 set --
