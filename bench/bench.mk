@@ -17,7 +17,7 @@
 #   make bench          full run (>= 5 interleaved repetitions), writes
 #                       $(srcdir)/bench/results/<date>-<host>.{md,json,jsonl,png}
 #   make bench-short    the Quick start's comparison (a few minutes: whole
-#                       programs, 3 repetitions), tables on the terminal and
+#                       programs, 5 repetitions), tables on the terminal and
 #                       in bench/results-short/ in the build tree
 #   make bench-quick    smoke run (< 2 min), writes bench/results-quick/ in
 #                       the build tree; proves the harness works, judges nothing
