@@ -111,13 +111,15 @@ void round_trip(const std::string &name, size_t size, size_t align, New do_new, 
   size_t before = in_use();
   void *p = do_new(size);
   size_t during = in_use();
-  bool ok = p != nullptr && (reinterpret_cast<uintptr_t>(p) % align) == 0 && during >= before + size;
+  uintptr_t addr = reinterpret_cast<uintptr_t>(p);   // p itself is not read after the delete
+  bool ok = p != nullptr && addr % align == 0 && during >= before + size;
   if (p != nullptr) std::memset(p, 0x5a, size);
   do_delete(p, size);
   size_t after = in_use();
   ok = ok && after == before;
   if (!ok)
-    std::printf("# %s: p=%p align %zu, in use %zu -> %zu -> %zu\n", name.c_str(), p, align, before, during, after);
+    std::printf("# %s: p=%#lx align %zu, in use %zu -> %zu -> %zu\n", name.c_str(), static_cast<unsigned long>(addr),
+                align, before, during, after);
   tap(ok, name);
 }
 
