@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # bench/bench.mk — make bench: poolmalloc side by side with glibc, jemalloc,
 # mimalloc and tcmalloc (issue 3; how to read the numbers: docs/benchmarks.md).
 #
@@ -15,6 +16,9 @@
 #
 #   make bench          full run (>= 5 interleaved repetitions), writes
 #                       $(srcdir)/bench/results/<date>-<host>.{md,json,jsonl,png}
+#   make bench-short    the Quick start's comparison (a few minutes: whole
+#                       programs, 5 repetitions), tables on the terminal and
+#                       in bench/results-short/ in the build tree
 #   make bench-quick    smoke run (< 2 min), writes bench/results-quick/ in
 #                       the build tree; proves the harness works, judges nothing
 #   make bench-smoke    bench-quick, then checks that every report file exists
@@ -62,16 +66,22 @@ endif
 EXTRA_DIST += \
 	bench/rng.h bench/suites/micro.sh bench/suites/programs.sh bench/suites/real.sh \
 	bench/programs/pyobjects.py bench/programs/gen-sqlite.py bench/programs/gen-csource.py \
-	bench/results tools/bench tools/bench-run tools/bench-gbench2jsonl \
+	bench/results bench/allocators bench/gbench2jsonl.jq tools/benchlib.py tools/bench tools/bench-run \
 	tools/bench-report tools/bench-readme tools/bench-smoke
 
 PM_BENCH_RUN = $(top_srcdir)/tools/bench --build '$(abs_top_builddir)' --src '$(abs_top_srcdir)'
 
-.PHONY: bench bench-quick bench-smoke bench-icount bench-programs clean-local-bench
+.PHONY: bench bench-short bench-quick bench-smoke bench-icount bench-programs bench-short-programs clean-local-bench
 bench-programs: $(PM_BENCH_PROGS) $(PM_MICROBENCH) lib/libpoolmalloc.la
+# What tools/quickstart builds: the short comparison's programs, the library
+# and pmrun, not the test-only internal library or the micro benchmarks.
+bench-short-programs: $(PM_BENCH_PROGS) lib/libpoolmalloc.la tools/pmrun
 
 bench: bench-programs
 	$(PM_BENCH_RUN) $(BENCH_FLAGS)
+
+bench-short: bench-short-programs
+	$(PM_BENCH_RUN) --short $(BENCH_FLAGS)
 
 bench-quick: bench-programs
 	$(PM_BENCH_RUN) --quick --out-dir '$(abs_top_builddir)/bench/results-quick' $(BENCH_FLAGS)
@@ -87,4 +97,4 @@ bench-icount: bench-programs
 # prerequisites to clean-local the same way.
 clean-local: clean-local-bench
 clean-local-bench:
-	-rm -rf bench/results-quick bench/results-smoke bench/work
+	-rm -rf bench/results-quick bench/results-short bench/results-smoke bench/work

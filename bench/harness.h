@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/harness.h — the tiny C harness API behind the micro benchmarks.
  *
  * Owns: the contract between one workload (plain C, one file per workload in bench/workloads/) and

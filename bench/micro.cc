@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // bench/micro.cc — registers the C workloads with Google Benchmark.
 //
 // Owns: the only C++ in the tree and the pm-microbench main().  Every entry

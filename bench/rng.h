@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/rng.h — the one pseudo-random generator of the benchmarks.
  *
  * xorshift64* (Vigna): fast, good enough for picking sizes and slots, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/runner.c — pm-bench-exec: run one command, report wall, CPU, peak RSS.
  *
  * Owns: the measurement of one run of a whole-program benchmark, used by

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # examples/examples.mk — example programs (built by make, not installed).
 #
 #   examples/minilang   a tiny list/dict object model on the GC layer, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* examples/minilang.c — using poolmalloc's GC layer the way an interpreter
  * would (issues 4 and 13; docs/gc.md, "Example").
  *

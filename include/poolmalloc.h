@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* poolmalloc.h — the public interface of poolmalloc.
  *
  * poolmalloc is a pymalloc-style allocator: small and medium requests are

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* alloc.c — the public entry points: malloc, free and the rest of the family.
  *
  * Fast paths only.  malloc of a small block is: one TLS load, a shift, two
@@ -59,11 +60,11 @@ static pm_pool_t *alloc_checked_pool(const void *p, const char *what) {
  * or empty is released and the request is tried once more.  (Pool refills
  * do the same in heap.c.) */
 static void *alloc_large(size_t size, size_t alignment, bool zero) {
-  if (pm_unlikely(size > PM_LARGE_MAX || alignment > PM_LARGE_MAX_ALIGN)) goto enomem;
-  void *p = pmi_large_malloc(size, alignment, zero);
-  if (pm_likely(p != NULL) || (pmi_heap_reclaim() && (p = pmi_large_malloc(size, alignment, zero)) != NULL))
+  void *p = NULL;
+  if (pm_likely(size <= PM_LARGE_MAX && alignment <= PM_LARGE_MAX_ALIGN) &&
+      ((p = pmi_large_malloc(size, alignment, zero)) != NULL ||
+       (pmi_heap_reclaim() && (p = pmi_large_malloc(size, alignment, zero)) != NULL)))
     return p;
-enomem:
   errno = ENOMEM;
   return NULL;
 }

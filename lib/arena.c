@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* arena.c — carving 1 MiB arenas into pools, and giving memory back.
  *
  * Owns every pm_arena_t and the arena lock.  pool.c takes runs of blank

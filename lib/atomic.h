@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* atomic.h — the one way the allocator touches memory another thread can
  * touch at the same time (issue 12 §2).
  *

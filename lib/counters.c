@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* counters.c — process-wide event counters that the lower layers bump.
  *
  * arena.c and large.c count bytes mapped, purges and arena unmaps here, so

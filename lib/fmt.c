@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fmt.c — formatting and failing without malloc.
  *
  * A small vsnprintf (%s %c %d %i %u %x %p %% with l/ll/z and a width, '-'

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* foreign.c — pointers poolmalloc did not allocate.
  *
  * By default a foreign pointer passed to free, realloc or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fork.c — keeping the allocator consistent across fork().
  *
  * pthread_atfork handlers take every allocator lock before fork (in one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* heap.c — thread-local heaps: creation, remote frees, thread exit.
  *
  * Each thread allocates from its own pm_heap_t, found through one
@@ -234,15 +235,16 @@ void pmi_heap_drain_remote(pm_heap_t *h) {
 
 /* ---- malloc's slow path ------------------------------------------------- */
 void *pmi_heap_malloc_slow(pm_heap_t *h, unsigned cls) {
-  if (pm_unlikely(h == &pmi_heap_empty) && (h = pmi_heap_get()) == NULL) {
-    if (!pmi_heap_reclaim() || (h = pmi_heap_get()) == NULL) goto enomem;
+  void *p = NULL;
+  if (pm_unlikely(h == &pmi_heap_empty) && (h = pmi_heap_get()) == NULL &&
+      (!pmi_heap_reclaim() || (h = pmi_heap_get()) == NULL)) {
+    errno = ENOMEM;
+    return NULL;
   }
   if (pm_unlikely(++h->tick % PM_HOUSEKEEP_EVERY == 0)) pmi_heap_housekeep(h);
   if (pm_atomic_load_relaxed(&h->remote) != 0) pmi_heap_drain_remote(h);
-  void *p = pmi_pool_malloc_refill(h, cls);
-  if (pm_likely(p != NULL)) return p;
+  if (pm_likely((p = pmi_pool_malloc_refill(h, cls)) != NULL)) return p;
   if (pmi_heap_reclaim() && (p = pmi_pool_malloc_refill(h, cls)) != NULL) return p;   /* issue 7 §5 */
-enomem:
   errno = ENOMEM;
   return NULL;
 }

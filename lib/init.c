@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* init.c — process start-up, in an order that never needs malloc.
  *
  * pmi_init runs on the first slow-path allocation (which can happen before

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* internal.h — the cross-file API of the allocator, grouped by owning file.
  *
  * Every name here is pmi_<module>_<verb> and hidden: nothing in this header
@@ -92,30 +93,21 @@ PM_INTERNAL PM_NORETURN PM_COLD void pmi_fatal(const char *fmt, ...) PM_PRINTF(1
 PM_INTERNAL PM_NORETURN PM_COLD void pmi_fmt_assert_fail(const char *cond, const char *file, int line);
 
 /* ---- options.c: the POOLMALLOC_* table ---------------------------------- */
-typedef enum pm_option_e {
-  PM_OPTION_SHOW_STATS,      /* print statistics at exit                  */
-  PM_OPTION_DECAY_MS,        /* delay before empty memory goes to the OS  */
-  PM_OPTION_PURGE_FREE,      /* purge with MADV_FREE instead of DONTNEED  */
-  PM_OPTION_FOREIGN_FREE,    /* 0 = abort on foreign pointers, 1 = libc   */
-  PM_OPTION_LARGE_CACHE_MB,  /* bytes the large-mapping cache may hold    */
-  PM_OPTION_VERBOSE,         /* report options and unusual events         */
-  PM_OPTION_PROF,            /* sampled allocation-site profiling (prof.c) */
-  PM_OPTION_PROF_INTERVAL,   /* mean bytes between samples                */
-  PM_OPTION_PROF_SIGNAL,     /* signal number that dumps a profile, or 0  */
-  PM_OPTION_LEAKS,           /* leak report at exit                       */
-  PM_OPTION_TIMELINE_MS,     /* period of the timeline samples            */
+typedef enum pm_option_e {   /* one PM_OPTION_<NAME> per number of options.def */
+#define PM_OPTION(name, value_default, min, max, doc) PM_OPTION_##name,
+#include "options.def"
   PM_OPTION_COUNT
 } pm_option_t;
 PM_INTERNAL extern long pmi_option_values[PM_OPTION_COUNT];
 PM_INLINE long pmi_option(pm_option_t o) { return pmi_option_values[o]; }
 /* Options whose value is a path (copied at start-up; "" when unset). */
-typedef enum pm_soption_e {
-  PM_SOPTION_PROF_FILE,      /* heap profile written at exit              */
-  PM_SOPTION_LEAKS_FILE,     /* leak report instead of stderr             */
-  PM_SOPTION_TIMELINE,       /* timeline samples go here                  */
-  PM_SOPTION_COUNT
-} pm_soption_t;
-PM_INTERNAL const char *pmi_soption(pm_soption_t o);
+typedef enum pm_option_path_e {   /* one PM_OPTION_PATH_<NAME> per path of options.def */
+#define PM_OPTION_PATH(name, doc) PM_OPTION_PATH_##name,
+#include "options.def"
+  PM_OPTION_PATH_COUNT
+} pm_option_path_t;
+/* The path given, or "" when the option is unset. */
+PM_INTERNAL const char *pmi_option_path(pm_option_path_t o);
 PM_INTERNAL void pmi_options_init(char **envp, bool secure);
 PM_INTERNAL void pmi_options_print(int fd);
 

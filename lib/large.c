@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* large.c — blocks above PM_MEDIUM_MAX, one mapping each.
  *
  * Layout (types.h): a pm_large_t header page, then the user's pages.  The

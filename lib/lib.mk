@@ -1,9 +1,13 @@
+# SPDX-License-Identifier: MIT
 # lib/lib.mk — the allocator libraries.
 #
 #   libpoolmalloc.la   the shipped library: core + override.c (which includes
 #                      alloc.c so the malloc aliases sit in the same unit)
-#                      + the GC object layer unless --disable-gc.  With
-#                      --enable-sanitizers: alloc.c alone (pm_* names only).
+#                      + cxx_new.cc (C++ operator new/delete; makes libtool
+#                      link the library with the C++ compiler, so it needs
+#                      libstdc++) + the GC object layer unless --disable-gc.
+#                      With --enable-sanitizers: alloc.c alone (pm_* names
+#                      only: the sanitizer's runtime owns malloc and new).
 #   libpm_internal.la  noinst, for tests/unit: core + alloc.c, no libc
 #                      override, and the os.c fault seam (pmi_os_fail_next).
 PM_CORE_SOURCES = \
@@ -17,16 +21,23 @@ PM_CORE_SOURCES = \
 	lib/stats_json.c lib/timeline.c
 
 lib_LTLIBRARIES += lib/libpoolmalloc.la
+# options.def: the X-macro list of POOLMALLOC_* options (included, not compiled).
+EXTRA_DIST += lib/options.def
+# The exported symbols, checked by tests/meta/abilist.sh.
+EXTRA_DIST += lib/libpoolmalloc.abilist
+
 if PM_SANITIZE
-# --enable-sanitizers: the sanitizer's runtime owns malloc & co., so the
-# library keeps to pm_* (alloc.c without override.c's libc aliases).
+# --enable-sanitizers: the sanitizer's runtime owns malloc & co. and
+# operator new, so the library keeps to pm_* (alloc.c without override.c's
+# libc aliases, and no cxx_new.cc).
 lib_libpoolmalloc_la_SOURCES = $(PM_CORE_SOURCES) lib/alloc.c $(PM_GC_SOURCES)
 else
-lib_libpoolmalloc_la_SOURCES = $(PM_CORE_SOURCES) lib/override.c $(PM_GC_SOURCES)
+lib_libpoolmalloc_la_SOURCES = $(PM_CORE_SOURCES) lib/override.c lib/cxx_new.cc $(PM_GC_SOURCES)
 endif
 EXTRA_lib_libpoolmalloc_la_DEPENDENCIES = lib/alloc.c
 lib_libpoolmalloc_la_CFLAGS = $(PM_LIB_CFLAGS)
-lib_libpoolmalloc_la_LDFLAGS = -version-info 0:0:0 -Wl,-z,nodelete -Wl,-z,now
+lib_libpoolmalloc_la_CXXFLAGS = $(PM_LIB_CXXFLAGS)
+lib_libpoolmalloc_la_LDFLAGS = -version-info 0:0:0 -Wl,-z,nodelete -Wl,-z,now -Wl,--as-needed
 lib_libpoolmalloc_la_LIBADD = -lpthread -ldl -lm
 
 noinst_LTLIBRARIES += lib/libpm_internal.la

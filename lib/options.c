@@ -1,10 +1,14 @@
-/* options.c — the one table of run-time options (POOLMALLOC_*).
+/* SPDX-License-Identifier: MIT */
+/* options.c — the run-time options (POOLMALLOC_*), parsed once.
  *
  * Parsed once by pmi_init() straight from the environment block, without
  * allocating; ignored entirely for set-uid programs (AT_SECURE), as
- * jemalloc does.  Values outside [min, max] are clamped and reported.
- * tools/gen-options-doc turns this table into README's option list, so keep
- * one entry per line in the format below.
+ * jemalloc does.  Numbers outside [min, max] are clamped and reported; some
+ * options also take a word (SHOW_STATS=json, PROF_SIGNAL=USR2); paths are
+ * copied into static storage at start-up, so a program that edits its
+ * environment cannot pull them from under us.  The options themselves are
+ * listed once, in options.def (which also feeds the enums in internal.h and
+ * the tables of README and poolmalloc(3)).
  */
 #include "internal.h"
 
@@ -18,44 +22,36 @@ typedef struct pm_option_desc_s {
 } pm_option_desc_t;
 
 static const pm_option_desc_t options[PM_OPTION_COUNT] = {
-  [PM_OPTION_SHOW_STATS] = {"SHOW_STATS", 0, 0, 2, "print allocator statistics to stderr at exit (2 or json: one JSON document, docs/stats.md)"},
-  [PM_OPTION_DECAY_MS] = {"DECAY_MS", 1000, 0, 3600000, "empty pools and arenas go back to the OS between half this many milliseconds and this many after they empty; cached large mappings after this many"},
-  [PM_OPTION_PURGE_FREE] = {"PURGE_FREE", 0, 0, 1, "purge with MADV_FREE (lazy, RSS drops only under pressure) instead of MADV_DONTNEED"},
-  [PM_OPTION_FOREIGN_FREE] = {"FOREIGN_FREE", 0, 0, 1, "hand pointers poolmalloc did not allocate to the C library's free instead of aborting"},
-  [PM_OPTION_LARGE_CACHE_MB] = {"LARGE_CACHE_MB", 64, 0, 65536, "MiB of freed large mappings kept for reuse"},
-  [PM_OPTION_VERBOSE] = {"VERBOSE", 0, 0, 1, "report the options in force and unusual events on stderr"},
-  [PM_OPTION_PROF] = {"PROF", 0, 0, 1, "sample allocation sites and write a heap profile (gperftools format) at exit; docs/profiling.md"},
-  [PM_OPTION_PROF_INTERVAL] = {"PROF_INTERVAL", 524288, 1, 1099511627776, "mean bytes allocated between two samples (exponentially distributed)"},
-  [PM_OPTION_PROF_SIGNAL] = {"PROF_SIGNAL", 0, 0, 64, "signal (a number, or USR1/USR2) on which a heap profile is written; 0 = none"},
-  [PM_OPTION_LEAKS] = {"LEAKS", 0, 0, 1, "at exit, report the sampled sites of blocks still live, largest first (turns on PROF's sampling)"},
-  [PM_OPTION_TIMELINE_MS] = {"TIMELINE_MS", 100, 1, 3600000, "milliseconds between two samples of POOLMALLOC_TIMELINE"},
+#define PM_OPTION(name, value_default, min, max, doc) [PM_OPTION_##name] = {#name, value_default, min, max, doc},
+#include "options.def"
 };
 
-/* Options whose value is a path: copied at start-up into static storage, so
- * a program that edits its environment cannot pull them from under us.
- * tools/gen-options-doc reads these lines too. */
+#define PM_OPTION(name, value_default, min, max, doc)                          \
+  _Static_assert((min) <= (value_default) && (value_default) <= (max),         \
+                 "POOLMALLOC_" #name ": the default is outside its range");
+#include "options.def"
+
+/* Words some numeric options accept instead of a number. */
+static const struct {
+  pm_option_t option;
+  const char *word;
+  long value;
+} options_words[] = {
+#define PM_OPTION_WORD(name, word, value) {PM_OPTION_##name, word, value},
+#include "options.def"
+};
+
+static const char *const options_path_names[PM_OPTION_PATH_COUNT] = {
+#define PM_OPTION_PATH(name, doc) [PM_OPTION_PATH_##name] = #name,
+#include "options.def"
+};
+
 #define OPTIONS_PATH_MAX 1024
-typedef struct pm_soption_desc_s {
-  const char *name;
-  const char *doc;
-} pm_soption_desc_t;
-static const pm_soption_desc_t soptions[PM_SOPTION_COUNT] = {
-  [PM_SOPTION_PROF_FILE] = {"PROF_FILE", "where the heap profile goes at exit (default poolmalloc.<pid>.heap in the working directory)"},
-  [PM_SOPTION_LEAKS_FILE] = {"LEAKS_FILE", "where the leak report goes (default stderr)"},
-  [PM_SOPTION_TIMELINE] = {"TIMELINE", "write live bytes, mapped, RSS and per-class totals to this file every TIMELINE_MS (tools/pmprof plot draws it)"},
-};
-static char soption_values[PM_SOPTION_COUNT][OPTIONS_PATH_MAX];
-
-const char *pmi_soption(pm_soption_t o) { return soption_values[o]; }
-
-/* Words some options accept instead of a number. */
-static const struct { pm_option_t option; const char *word; long value; } options_words[] = {
-  {PM_OPTION_SHOW_STATS, "json", 2}, {PM_OPTION_PROF_SIGNAL, "USR1", 10},
-  {PM_OPTION_PROF_SIGNAL, "SIGUSR1", 10}, {PM_OPTION_PROF_SIGNAL, "USR2", 12},
-  {PM_OPTION_PROF_SIGNAL, "SIGUSR2", 12},
-};
+static char options_path_values[PM_OPTION_PATH_COUNT][OPTIONS_PATH_MAX];
 
 long pmi_option_values[PM_OPTION_COUNT];   /* set from `options` by pmi_init() */
+
+const char *pmi_option_path(pm_option_path_t o) { return options_path_values[o]; }
 
 static bool options_parse_long(const char *s, long *out) {
   bool neg = *s == '-';
@@ -70,6 +66,26 @@ static bool options_parse_long(const char *s, long *out) {
   return true;
 }
 
+static bool options_name_is(const char *name, size_t len, const char *want) {
+  return strlen(want) == len && strncmp(want, name, len) == 0;
+}
+
+/* A number, or one of the words the option takes. */
+static bool options_value(int i, const char *text, long *out) {
+  for (size_t w = 0; w < sizeof options_words / sizeof options_words[0]; w++)
+    if ((int)options_words[w].option == i && strcmp(options_words[w].word, text) == 0) {
+      *out = options_words[w].value;
+      return true;
+    }
+  return options_parse_long(text, out);
+}
+
+static void options_set_path(int i, const char *entry, const char *text) {
+  size_t len = strlen(text);
+  if (len >= OPTIONS_PATH_MAX) pmi_fmt_message("option %.60s...: path too long (ignored)", entry);
+  else memcpy(options_path_values[i], text, len + 1);
+}
+
 void pmi_options_init(char **envp, bool secure) {
   for (int i = 0; i < PM_OPTION_COUNT; i++) pmi_option_values[i] = options[i].value_default;
   if (envp == NULL || secure) return;
@@ -78,18 +94,12 @@ void pmi_options_init(char **envp, bool secure) {
     if (strncmp(*e, prefix, sizeof prefix - 1) != 0) continue;
     const char *name = *e + sizeof prefix - 1, *eq = strchr(name, '=');
     if (eq == NULL) continue;
-    int i = 0;
-    while (i < PM_OPTION_COUNT && !(strlen(options[i].name) == (size_t)(eq - name) &&
-                                    strncmp(options[i].name, name, (size_t)(eq - name)) == 0))
-      i++;
-    int si = 0;
-    while (si < PM_SOPTION_COUNT && !(strlen(soptions[si].name) == (size_t)(eq - name) &&
-                                      strncmp(soptions[si].name, name, (size_t)(eq - name)) == 0))
-      si++;
-    if (i == PM_OPTION_COUNT && si < PM_SOPTION_COUNT) {
-      size_t len = strlen(eq + 1);
-      if (len >= OPTIONS_PATH_MAX) pmi_fmt_message("option %.60s...: path too long (ignored)", *e);
-      else memcpy(soption_values[si], eq + 1, len + 1);
+    size_t len = (size_t)(eq - name);
+    int i = 0, p = 0;
+    while (i < PM_OPTION_COUNT && !options_name_is(name, len, options[i].name)) i++;
+    while (p < PM_OPTION_PATH_COUNT && !options_name_is(name, len, options_path_names[p])) p++;
+    if (p < PM_OPTION_PATH_COUNT) {
+      options_set_path(p, *e, eq + 1);
       continue;
     }
     if (i == PM_OPTION_COUNT) {
@@ -97,13 +107,7 @@ void pmi_options_init(char **envp, bool secure) {
       continue;
     }
     long v;
-    bool word = false;
-    for (size_t w = 0; w < sizeof options_words / sizeof options_words[0]; w++)
-      if ((int)options_words[w].option == i && strcmp(options_words[w].word, eq + 1) == 0) {
-        v = options_words[w].value;
-        word = true;
-      }
-    if (!word && !options_parse_long(eq + 1, &v)) {
+    if (!options_value(i, eq + 1, &v)) {
       pmi_fmt_message("option %s: not a number (using %ld)", *e, options[i].value_default);
       continue;
     }
@@ -121,7 +125,7 @@ void pmi_options_print(int fd) {
   for (int i = 0; i < PM_OPTION_COUNT; i++)
     pmi_fmt_print(fd, "poolmalloc: option POOLMALLOC_%s=%ld (default %ld)\n", options[i].name,
                   pmi_option_values[i], options[i].value_default);
-  for (int i = 0; i < PM_SOPTION_COUNT; i++)
-    if (soption_values[i][0] != '\0')
-      pmi_fmt_print(fd, "poolmalloc: option POOLMALLOC_%s=%s\n", soptions[i].name, soption_values[i]);
+  for (int i = 0; i < PM_OPTION_PATH_COUNT; i++)
+    if (options_path_values[i][0] != '\0')
+      pmi_fmt_print(fd, "poolmalloc: option POOLMALLOC_%s=%s\n", options_path_names[i], options_path_values[i]);
 }

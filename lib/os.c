@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* os.c — how poolmalloc uses the OS's memory (the contract is os.h).
  *
  * Policy over prim.c's raw system calls: aligned mappings, naming, purging

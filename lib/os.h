@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* os.h — the contract between the allocator and the OS's memory.
  *
  * os.c builds the allocator's memory policy (aligned mappings, purging,

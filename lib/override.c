@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* override.c — interposition on the C library's malloc family.
  *
  * Only in libpoolmalloc (never in the unit-test library).  It includes

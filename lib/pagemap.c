@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pagemap.c — which 1 MiB chunks of the address space are ours, and how much
  * of each.
  *

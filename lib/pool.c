@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pool.c — the pool state machine: set-up, refill, free events, release.
  *
  * A pool belongs to one heap and serves one size class.  Its states, as in

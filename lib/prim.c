@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* prim.c — every system call poolmalloc makes (the contract is prim.h).
  *
  * One primitive per function, each a thin wrapper that keeps errno; no

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* prim.h — the raw platform primitives (the only system calls poolmalloc
  * makes), as mimalloc's prim.h and hardened_malloc's memory.h.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* prof.c — sampled allocation-site profiling: which blocks are sampled,
  * and the hooks the allocator core calls (docs/profiling.md).
  *
@@ -238,7 +239,7 @@ void pmi_prof_start(void) {
   if (!pmi_prof_on) return;
   /* A private copy of stderr for the leak report, as stats.c keeps one:
    * programs such as coreutils close fd 2 before our destructor runs. */
-  if (pmi_option(PM_OPTION_LEAKS) && pmi_soption(PM_SOPTION_LEAKS_FILE)[0] == '\0') {
+  if (pmi_option(PM_OPTION_LEAKS) && pmi_option_path(PM_OPTION_PATH_LEAKS_FILE)[0] == '\0') {
     int fd = pmi_prim_dup_cloexec(2);
     if (fd >= 0) pmi_prof_report_fd = fd;
   }
@@ -252,7 +253,7 @@ void pmi_prof_at_exit(void) {
   if (!pmi_prof_on) return;
   prof_busy = 1;                         /* nothing we do here is sampled */
   if (pmi_option(PM_OPTION_PROF)) {
-    const char *path = pmi_soption(PM_SOPTION_PROF_FILE);
+    const char *path = pmi_option_path(PM_OPTION_PATH_PROF_FILE);
     char def[64];
     if (path[0] == '\0') {
       pmi_fmt_format(def, sizeof def, "poolmalloc.%d.heap", (int)getpid());

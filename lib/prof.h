@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* prof.h — what the profiler's files share (prof.c, prof_stack.c,
  * prof_table.c, prof_dump.c, prof_report.c); the hooks the allocator core
  * calls are in internal.h under "prof.c".  Design: docs/profiling.md.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* prof_dump.c — writing heap profiles that google-pprof reads.
  *
  * Format: gperftools' heap profile, version 2 (what tcmalloc's sampler
@@ -116,7 +117,7 @@ static void *dump_thread(void *arg) {
     while (sem_wait(&dump_sem) != 0) {
     }
     char path[1100];
-    const char *base = pmi_soption(PM_SOPTION_PROF_FILE);
+    const char *base = pmi_option_path(PM_OPTION_PATH_PROF_FILE);
     if (base[0] != '\0') pmi_fmt_format(path, sizeof path, "%s.%u", base, ++dump_seq);
     else pmi_fmt_format(path, sizeof path, "poolmalloc.%d.heap.%u", (int)getpid(), ++dump_seq);
     if (pmi_prof_dump_path(path) != 0) pmi_fmt_message("cannot write the heap profile to %s", path);

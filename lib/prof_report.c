@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* prof_report.c — tracemalloc for C: snapshots, comparisons, filters, and
  * the leak report at exit (docs/profiling.md, "Snapshots").
  *
@@ -363,7 +364,7 @@ void pmi_prof_leak_report(void) {
   pmi_heap_flush_remote();
   if (pmi_heap_tls != &pmi_heap_empty) pmi_heap_drain_remote(pmi_heap_tls);
   int fd = pmi_prof_report_fd;
-  const char *path = pmi_soption(PM_SOPTION_LEAKS_FILE);
+  const char *path = pmi_option_path(PM_OPTION_PATH_LEAKS_FILE);
   if (path[0] != '\0' && (fd = pmi_prim_open(path, true)) < 0) {
     pmi_fmt_message("cannot write the leak report to %s", path);
     return;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* prof_stack.c — capturing the call stack of a sampled allocation.
  *
  * Owns pmi_prof_backtrace: up to PM_PROF_MAX_DEPTH return addresses of the

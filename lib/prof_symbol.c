@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* prof_symbol.c — naming return addresses after the fact.
  *
  * Owns pmi_prof_symbolize: for n program counters and a copy of
@@ -162,7 +163,6 @@ static bool sym_inside_export(uintptr_t pc) {
 
 /* ---- addr2line ---------------------------------------------------------------- */
 #define SYM_BATCH 256
-extern char **environ;
 
 /* Runs addr2line -C -f -e path on addrs; out gets its stdout (NUL-ended).
  * Returns the output length, or -1 if it could not run. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* prof_symbol.h — the symbolizer's interface (prof_symbol.c). */
 #ifndef PM_PROF_SYMBOL_H
 #define PM_PROF_SYMBOL_H

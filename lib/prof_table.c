@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* prof_table.c — the profiler's two tables, in our own mappings.
  *
  *   sites    identical (stack, annotation) pairs share one record: a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* sizeclass.c — the per-class pool geometry table.
  *
  * For each class it picks how many 16 KiB slots a pool spans: one for small

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* sizeclass.h — size <-> class mapping, inline for the fast paths.
  *
  * Classes 0..32 are small (obmalloc's 16-byte spacing): class c holds
@@ -23,7 +24,7 @@ PM_INLINE unsigned pmi_medium_class(size_t size) {
 
 /* size <= PM_MEDIUM_MAX */
 PM_INLINE unsigned pmi_size_to_class(size_t size) {
-  return size <= PM_SMALL_MAX ? pmi_small_class(size) : pmi_medium_class(size);
+  return size <= PM_SMALL_MAX ? (unsigned)pmi_small_class(size) : pmi_medium_class(size);
 }
 
 PM_INLINE size_t pmi_class_size(unsigned cls) {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* stats.c — reports: pm_stats_get, pm_stats_print, malloc_info.
  *
  * The event counters come from counters.c; everything else is gathered on demand by walking the arenas and the large
@@ -65,6 +66,41 @@ static void stats_print_kept(int fd, const pm_stats_t *s) {
                 "arena header slots (descriptors; about 12 KiB resident each)");
 }
 
+/* "88 KiB", "8.2 MiB": one decimal below 100 of a unit, none above. */
+static const char *stats_bytes(char *buf, size_t size, size_t v) {
+  static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  unsigned u = 0;
+  size_t scale = 1;
+  while (u < 4 && v / scale >= 1024) {
+    scale *= 1024;
+    u++;
+  }
+  size_t tenths = v / (scale / 10 > 0 ? scale / 10 : 1) % 10;
+  if (u == 0 || v / scale >= 100) pmi_fmt_format(buf, size, "%zu %s", v / scale, units[u]);
+  else pmi_fmt_format(buf, size, "%zu.%zu %s", v / scale, tenths, units[u]);
+  return buf;
+}
+
+static size_t stats_minus(size_t a, size_t b) { return a > b ? a - b : 0; }
+
+/* What the numbers mean, for a reader who sees "244 MB mapped, 61 KB
+ * allocated" at exit and thinks of a leak (issue 11.2): what the program
+ * still holds, and what poolmalloc keeps for reuse and when that goes back. */
+static void stats_print_meaning(int fd, const pm_stats_t *s) {
+  char live[32], held[32], pools[32], empty[32], purged[32], large[32];
+  size_t in_use = s->small_allocated + s->large_allocated;
+  size_t emptied = stats_minus(s->arena_mapped, s->pool_in_use);
+  size_t kept = s->small_free + emptied + s->large_cached;
+  pmi_fmt_print(fd, "  in short: %s in use by the program; %s more held by poolmalloc for reuse, not leaked:\n",
+                stats_bytes(live, sizeof live, in_use), stats_bytes(held, sizeof held, kept));
+  pmi_fmt_print(fd, "    %s free inside pools, %s of emptied pools and arenas (%s of it purged already),\n",
+                stats_bytes(pools, sizeof pools, s->small_free), stats_bytes(empty, sizeof empty, emptied),
+                stats_bytes(purged, sizeof purged, stats_minus(s->arena_mapped, s->arena_resident)));
+  pmi_fmt_print(fd, "    %s of freed large mappings.  They go back to the OS POOLMALLOC_DECAY_MS (%ld ms) after\n",
+                stats_bytes(large, sizeof large, s->large_cached), pmi_option(PM_OPTION_DECAY_MS));
+  pmi_fmt_print(fd, "    they empty, at the allocator's next housekeeping, or at once on malloc_trim(0).\n");
+}
+
 PM_EXPORT void pm_stats_print(int fd) {
   pm_stats_t s;
   pm_stats_get(&s);
@@ -73,6 +109,7 @@ PM_EXPORT void pm_stats_print(int fd) {
   STATS_FIELDS(STATS_LINE)
 #undef STATS_LINE
   stats_print_kept(fd, &s);
+  stats_print_meaning(fd, &s);
 }
 
 /* glibc's malloc_info writes XML with stdio; we format each line ourselves

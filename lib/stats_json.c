@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* stats_json.c — pm_stats_json and POOLMALLOC_SHOW_STATS=json: the whole
  * allocator as one JSON document (schema and the meaning of every figure:
  * docs/stats.md), and the census it is built from.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* timeline.c — POOLMALLOC_TIMELINE: the heap over time.
  *
  * A helper thread, started from our constructor when the option is set,
@@ -63,7 +64,7 @@ static void *timeline_thread(void *arg) {
 }
 
 void pmi_timeline_start(void) {
-  const char *path = pmi_soption(PM_SOPTION_TIMELINE);
+  const char *path = pmi_option_path(PM_OPTION_PATH_TIMELINE);
   if (path[0] == '\0') return;
   timeline.fd = pmi_prim_open(path, true);
   if (timeline.fd < 0) {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* types.h — every core structure of poolmalloc, and the tunables.
  *
  * Address space (see docs/design.md, "Memory layout"):

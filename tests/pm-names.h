@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/pm-names.h — the names by which the api and stress tests reach poolmalloc.
  *
  * Force-included (-include, PM_API_CFLAGS in tests/tests.mk) into every test

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tap.h — the test harness of poolmalloc: TAP output, header only.
  *
  * One test program = one .c file that includes this header and declares

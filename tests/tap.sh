@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/tap.sh — TAP output for the shell tests (sourced, not run).
 #
 #   tap_plan N            print "1..N"

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/tests.mk — the allocator test suite (make check).  See docs/testing.md.
 #
 #   tests/unit/     one program per module; links libpm_internal.la (pmi_*,
@@ -107,7 +108,7 @@ tests_api_sized_LDFLAGS = $(PM_API_LINK)
 # linking: the executable's malloc interposes on libc's own calls).
 tests_api_static_basic_SOURCES = tests/api/basic.c
 tests_api_static_basic_CFLAGS = $(PM_API_CFLAGS)
-tests_api_static_basic_LDADD = $(PM_API_LIBS)
+tests_api_static_basic_LDADD = $(PM_API_LIBS) -lm
 tests_api_static_basic_LDFLAGS = -static
 
 # ---- Stress: threads, fork, exit ------------------------------------------

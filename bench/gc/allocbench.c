@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/gc/allocbench.c — the plain malloc/free side of the GC layer's
  * allocation benchmark (issue 4; bench/suites/gc.sh): the same batches as
  * `gcbench micro obj-alloc` (allocate 1000 blocks of 32 bytes, free them

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/gc/boehm.c — the same graphs (graph.h) under the Boehm-Demers-Weiser
  * collector (Debian's libgc-dev), for bench/suites/gc.sh (issue 4).
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """bench/gc/compare.py — two builds of bench/gc/gcbench side by side (issue 13):
 the before/after tables of docs/gc.md, "Benchmarks".
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # bench/gc/gc-bench.mk — the GC layer's benchmark programs (issue 4; moved
 # out of lib/gc/gc.mk by issue 12: the library's fragment builds the
 # library, this one the benchmarks).  Included from Makefile.am after

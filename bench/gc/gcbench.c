@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/gc/gcbench.c — benchmarks of poolmalloc's GC layer (issue 4), run by
  * bench/suites/gc.sh.  Links the shipped libpoolmalloc.
  *

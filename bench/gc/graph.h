@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/gc/graph.h — the graph shapes shared by the GC benchmarks (issue 4).
  *
  * gcbench.c (poolmalloc's layer), boehm.c (Boehm GC) and graph.py (CPython)

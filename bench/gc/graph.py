@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """bench/gc/graph.py — the graphs of bench/gc/graph.h built from CPython
 objects, timing CPython's own collector (issue 4; bench/suites/gc.sh).
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """bench/gc/run.py — the GC layer's benchmark suites (issue 4), called by
 bench/suites/gc.sh under the suite contract of docs/benchmarks.md
 (PM_BENCH_BUILD, PM_BENCH_SRC, PM_BENCH_OUT, PM_BENCH_REPS, PM_BENCH_QUICK,
@@ -21,6 +22,8 @@ Two suites, both appended to $PM_BENCH_OUT as JSON lines:
             baseline: glibc.
 
 Runs are interleaved (rep 0 of every workload and variant, then rep 1...).
+After each run a "progress: K/N" line on stderr tells tools/bench how far
+the script is (N grows when the second suite starts).
 A variant that cannot run is absent and the meta line's notes say why;
 a run that fails records nothing and is noted.  Never estimates a value.
 """
@@ -42,6 +45,18 @@ boehm = os.path.join(build, "bench/gc/boehm")
 allocbench = os.path.join(build, "bench/gc/allocbench")
 graph_py = os.path.join(src, "bench/gc/graph.py")
 python = shutil.which("python3")
+
+
+PROGRESS = {"done": 0, "total": 0}
+
+
+def progress(more_total=0):
+    """Counts one finished run (or announces more_total planned ones)."""
+    if more_total:
+        PROGRESS["total"] += more_total
+    else:
+        PROGRESS["done"] += 1
+    print("progress: %d/%d" % (PROGRESS["done"], PROGRESS["total"]), file=sys.stderr, flush=True)
 
 
 def emit(rec):
@@ -93,11 +108,13 @@ def gc_suite():
     sizes = [10**4, 10**5] if quick else [10**4, 10**5, 10**6]
     workloads = [(shape, n) for shape in ("live", "cycles", "tree") for n in sizes]
     failed = set()
+    progress(more_total=reps * len(workloads) * len(variants))
     for rep in range(reps):
         for shape, n in workloads:
             w = "%s-1e%d" % (shape, len(str(n)) - 1)
             for v, argv in variants.items():
                 kv, err = run(argv(shape, n))
+                progress()
                 if kv is None:
                     if (w, v) not in failed:
                         notes.append("%s/%s failed: %s" % (w, v, err))
@@ -138,9 +155,11 @@ def micro_suite():
                  "(a 32-byte header in front); the allocator columns = malloc(32)/free() under "
                  "that allocator; batches of 1000 (allocate all, then free all).")
     failed = set()
+    progress(more_total=reps * len(jobs))
     for rep in range(reps):
         for w, v, argv, env in jobs:
             kv, err = run(argv, env)
+            progress()
             if kv is None:
                 if (w, v) not in failed:
                     notes.append("%s/%s failed: %s" % (w, v, err))

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/icount/ops.c — the fast-path operations whose cost `make bench-icount`
  * counts in instructions (tools/bench-icount runs this under callgrind).
  *

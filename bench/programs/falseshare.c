@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/programs/falseshare.c — active and passive false sharing.
  *
  * Models: Hoard's cache-thrash and cache-scratch (Berger et al., "Hoard: A

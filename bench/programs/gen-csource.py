@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """bench/programs/gen-csource.py — writes a large C file for the gcc benchmark.
 
 Run by bench/suites/real.sh; the file is compiled with `gcc -O2 -c` under

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """bench/programs/gen-sqlite.py — writes the SQL script for the sqlite3 benchmark.
 
 Run by bench/suites/real.sh; the script it writes is then fed to Debian's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/programs/larson.c — a Larson-style server simulation.
  *
  * Models: Larson & Krishnan, "Memory allocation for long-running server

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/programs/mstress.c — mixed-size allocation stress with threads.
  *
  * Models: mimalloc-bench's mstress/xmalloc mix and the "mixed sizes, shared

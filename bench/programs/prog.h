@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/programs/prog.h — shared bits of the whole-program benchmarks.
  *
  * Owns: argument parsing, the deterministic RNG and the fatal-error helper

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """bench/programs/pyobjects.py — a CPU-bound, object-heavy Python workload.
 
 Run by bench/suites/real.sh under /usr/bin/python3, once with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/programs/textbuild.c — a realloc-heavy text builder.
  *
  * Models: the way naive C builds strings and arrays — append a piece,

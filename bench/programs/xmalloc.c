@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/programs/xmalloc.c — an xmalloc-style producer/consumer test.
  *
  * Models: xmalloc-test (Lever & Boreham, "malloc() Performance in a

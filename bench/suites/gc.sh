@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # bench/suites/gc.sh — the GC layer's benchmarks (issue 4): collection time
 # and peak RSS of poolmalloc's cycle collector against CPython's gc and the
 # Boehm collector on the same graphs (suite "gc"), and refcount /

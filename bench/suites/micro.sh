@@ -1,13 +1,16 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # bench/suites/micro.sh — the micro benchmarks (bench/pm-microbench) under
 # each allocator, interleaved: rep 0 of every allocator, then rep 1, ...
 # Each run is one process with LD_PRELOAD set (none for glibc); Google
-# Benchmark's JSON is converted to the contract's jsonl by
-# tools/bench-gbench2jsonl (metric ns_per_op).  Environment: see
-# docs/benchmarks.md ("Suite contract").
+# Benchmark's JSON is converted to the contract's jsonl by the jq filter
+# bench/gbench2jsonl.jq (metric ns_per_op).  The allocators are
+# $PM_BENCH_ALL (tools/bench sets it from bench/allocators).  Prints
+# "progress: K/N" after each run.  Environment: see docs/benchmarks.md
+# ("Suite contract").
 set -u
 bin="$PM_BENCH_BUILD/bench/pm-microbench"
-tools="$PM_BENCH_SRC/tools"
+jqfilter="$PM_BENCH_SRC/bench/gbench2jsonl.jq"
 suite=micro
 title="Micro benchmarks (Google Benchmark, ns per op, single process per allocator)"
 notes=""
@@ -17,18 +20,15 @@ if [ "${PM_BENCH_QUICK:-0}" = 1 ]; then min_time=0.01; else min_time=0.1; fi
 export PM_BENCH_QUICK
 
 meta() {
-	python3 - "$suite" "$title" "$columns" "$notes" <<'PY' >>"$PM_BENCH_OUT"
-import json, sys
-suite, title, columns, notes = sys.argv[1:]
-cols = columns.split()
-print(json.dumps({"suite": suite, "meta": {
-    "title": title, "columns": cols,
-    "baselines": [b for b in ("glibc", "jemalloc") if b in cols],
-    "unit": "ns", "notes": [n for n in notes.split("|") if n]}}))
-PY
+	jq -cn --arg suite "$suite" --arg title "$title" --arg columns "$columns" --arg notes "$notes" '
+		($columns | split(" ") | map(select(length > 0))) as $cols
+		| {suite: $suite, meta: {title: $title, columns: $cols,
+		   baselines: [("glibc", "jemalloc") as $b | select($cols | index($b)) | $b],
+		   unit: "ns", notes: ($notes | split("|") | map(select(length > 0)))}}' >>"$PM_BENCH_OUT"
 }
 
-for a in glibc poolmalloc jemalloc mimalloc tcmalloc; do
+all=${PM_BENCH_ALL:-$(sed 's/#.*//' "$PM_BENCH_SRC/bench/allocators" | awk 'NF { print $1 }')}
+for a in $all; do
 	case " $PM_BENCH_ALLOCATORS " in
 	*" $a "*) columns="$columns $a" ;;
 	*) eval "why=\${PM_BENCH_SKIP_$a:-not selected}"
@@ -48,8 +48,11 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 status=0
 rep=0
+runs=0
+total=$((PM_BENCH_REPS * $(echo $columns | wc -w)))
 while [ "$rep" -lt "$PM_BENCH_REPS" ]; do
 	for a in $columns; do
+		echo "progress: $runs/$total" >&2
 		eval "preload=\${PM_BENCH_PRELOAD_$a:-}"
 		json="$tmp/$a-$rep.json"
 		if [ -n "$preload" ]; then
@@ -65,10 +68,11 @@ while [ "$rep" -lt "$PM_BENCH_REPS" ]; do
 			status=1
 		fi
 		if [ -s "$json" ]; then
-			"$tools/bench-gbench2jsonl" --suite "$suite" --variant "$a" --rep "$rep" "$json" \
+			jq -c --arg suite "$suite" --arg variant "$a" --argjson rep "$rep" -f "$jqfilter" "$json" \
 				>>"$PM_BENCH_OUT" 2>>"$tmp/conv" ||
 				notes="$notes|$a: some benchmarks reported errors on rep $rep: $(tail -n 1 "$tmp/conv" | cut -c1-160)"
 		fi
+		runs=$((runs + 1))
 	done
 	rep=$((rep + 1))
 	echo "micro.sh: rep $rep/$PM_BENCH_REPS done" >&2

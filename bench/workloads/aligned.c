@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/workloads/aligned.c — over-aligned allocation.
  *
  * Owns: "aligned_alloc".  One op = posix_memalign(&p, alignment, 1000),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/workloads/batch.c — allocate N blocks, then free all N.
  *
  * Owns: "batch_lifo", "batch_fifo", "batch_random".  One op = one malloc

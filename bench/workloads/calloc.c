@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/workloads/calloc.c — calloc+free pairs.
  *
  * Owns: "calloc_free".  One op = calloc(1, size), read one byte per cache

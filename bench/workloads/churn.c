@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/workloads/churn.c — an interpreter's small-object churn.
  *
  * Owns: "interp_churn".  One op = one malloc of 16..512 B plus, sooner or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/workloads/realloc.c — growing one buffer from 1 B to 1 MiB.
  *
  * Owns: "realloc_double" and "realloc_add16".  One op = one realloc call.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/workloads/sizeclass.c — malloc+free pairs, one size per benchmark.
  *
  * Owns: the "malloc_free" workload.  One op = malloc(size), write one byte

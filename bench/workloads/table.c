@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/workloads/table.c — the list of micro workloads, in report order.
  *
  * Owns: pmb_workloads[] and the two helpers every workload shares

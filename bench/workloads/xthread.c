@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/workloads/xthread.c — a producer allocates, a consumer frees.
  *
  * Owns: "xthread_free".  One op = one malloc(size) on the benchmark thread

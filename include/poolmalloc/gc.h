@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* poolmalloc/gc.h — reference counting + a generational cycle collector for
  * C objects allocated from poolmalloc's pools (issue 4; docs/gc.md).
  *
@@ -119,6 +120,8 @@ typedef struct pm_gchead_s {
 #define PM_REFCNT_IMMORTAL_INIT 0xC0000000u
 
 #define PM_GCHEAD(o) ((pm_gchead_t *)((char *)(o) - PM_GC_HEADER_SIZE))
+/* The same for a const object (clients build with -Wcast-qual -Werror). */
+#define PM_GCHEAD_CONST(o) ((const pm_gchead_t *)((const char *)(o) - PM_GC_HEADER_SIZE))
 
 /* ---- Objects ------------------------------------------------------------- */
 /* Validates and registers a type (done implicitly by the first pm_obj_new).
@@ -148,7 +151,7 @@ int pm_obj_is_finalized(const void *o);
  * never examined by collections (they are roots).  Irreversible. */
 void pm_obj_make_immortal(void *o);
 static inline int pm_obj_is_immortal(const void *o) {
-  return __atomic_load_n(&PM_GCHEAD(o)->refcnt, __ATOMIC_RELAXED) >= PM_REFCNT_IMMORTAL;
+  return __atomic_load_n(&PM_GCHEAD_CONST(o)->refcnt, __ATOMIC_RELAXED) >= PM_REFCNT_IMMORTAL;
 }
 /* Validates that o is a live object of a registered type; on failure prints
  * "poolmalloc: gc: <problem> 0x... (type <name>)" and aborts. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gc/collect.c — the generational cycle collector (issues 4 and 13;
  * docs/gc.md, "The collector").
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gc/control.c — the control API of the GC layer, the counterpart of the
  * switches of Python's gc module (issue 4), and the layer's state.
  *

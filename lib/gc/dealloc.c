@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gc/dealloc.c — the death of an object: finalizer, weak references,
  * clear(), free, in bounded C stack whatever the finalizers and callbacks
  * do (issue 4; issue 13, bug 2; docs/gc.md, "Object life").

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gc/finalize.c — Python's weakref.finalize for C: a function that runs
  * once, when an object dies or at exit (issue 13; docs/gc.md,
  * "weakref.finalize").

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # lib/gc/gc.mk — the GC object layer (issue 4; docs/gc.md).
 # PM_GC_SOURCES is compiled into both lib/libpoolmalloc.la and
 # lib/libpm_internal.la (see lib/lib.mk) with $(PM_LIB_CFLAGS).  The
@@ -13,7 +14,7 @@ PM_GC_SOURCES = \
 	lib/gc/weakmap.c \
 	lib/gc/introspect.c \
 	lib/gc/control.c
-nobase_include_HEADERS += include/poolmalloc/gc.h
+pminclude_HEADERS += include/poolmalloc/gc.h
 else
 PM_GC_SOURCES =
 endif

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gc_internal.h — shared state, lock and list primitives of the GC object
  * layer (issues 4, 12 and 13; docs/gc.md).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gc/introspect.c — looking at the object graph: Python's gc.get_objects,
  * get_referrers and get_referents (over several objects at once), and the
  * leak-hunting helpers of objgraph: show_refs / show_backrefs as Graphviz

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gc/object.c — GC objects: the type registry, validation, creation, the
  * accessors, tracking, immortality and the refcount slow paths behind the
  * inline pm_incref/pm_decref of include/poolmalloc/gc.h (issue 4).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gc/weakmap.c — weak containers over the layer's objects: Python's
  * WeakValueDictionary, WeakKeyDictionary and WeakSet for C (issue 13;
  * docs/gc.md, "Weak containers").

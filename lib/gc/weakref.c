@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gc/weakref.c — weak references to GC objects, with callbacks (issues 4
  * and 13).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/api/align.c — posix_memalign, aligned_alloc, memalign, valloc and
  * pvalloc by their C-library names (and pm_*), with their error cases:
  * EINVAL for alignments that are not powers of two (posix_memalign also for

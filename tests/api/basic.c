@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/api/basic.c — malloc, free, calloc, realloc, reallocarray by their
  * C-library names, linked against libpoolmalloc (so the override is what
  * answers), plus the same family under the pm_ prefix.

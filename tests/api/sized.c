@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/api/sized.c — C23 free_sized / free_aligned_sized, glibc's
  * __libc_* aliases, and memory handed across libc (strdup, getline, qsort
  * buffers, printf to a memstream) all reaching poolmalloc.

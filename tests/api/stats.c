@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/api/stats.c — the statistics calls tell the truth.
  *
  * mallinfo2, mallinfo, malloc_info, malloc_stats, pm_stats_get and
@@ -153,6 +154,49 @@ TEST(malloc_stats_reports_real_numbers) {
   expect_gt(report_value(text, "narenas"), 0);
   expect_gt(report_value(text, "nheaps"), 0);
   for (size_t i = 0; i < NBLK; i++) free(blk[i]);
+}
+
+/* The byte count written as "<number> <unit>" right after `key` in text
+ * ("135 KiB", "7.4 MiB"), or -1. */
+static double summary_bytes(const char *text, const char *key) {
+  const char *at = strstr(text, key);
+  if (at == NULL) return -1;
+  double v;
+  char unit[8];
+  if (sscanf(at + strlen(key), "%lf %7s", &v, unit) != 2) return -1;
+  static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  for (int i = 0; i < 5; i++, v *= 1024)
+    if (strncmp(unit, units[i], strlen(units[i])) == 0 && (unit[strlen(units[i])] == '\0' || unit[strlen(units[i])] == ',' || unit[strlen(units[i])] == ';')) return v;
+  return -1;
+}
+
+/* Issue 11.2: at exit the report said "244 MB mapped, 61 KB allocated" and
+ * read like a leak.  It must say in words what the program holds and what
+ * poolmalloc keeps for reuse, and the two must follow what happened: 10 MiB
+ * freed moves from the first to the second, and malloc_trim(0) empties the
+ * second (the large cache and the emptied arenas). */
+TEST(stats_print_says_what_is_held_for_reuse) {
+  malloc_trim(0);
+  for (size_t i = 0; i < NBLK; i++) require_not_null(blk[i] = malloc(1024));
+  void *big = malloc(TEN_MB);
+  require_not_null(big);
+  char *text = capture(call_pm_stats_print, 1);
+  require_not_null(strstr(text, "in short: "));
+  expect_not_null(strstr(text, "not leaked"));
+  double live = summary_bytes(text, "in short: ");
+  expect_true(live >= 2.0 * TEN_MB);
+  for (size_t i = 0; i < NBLK; i++) free(blk[i]);
+  free(big);
+  text = capture(call_pm_stats_print, 1);
+  double live2 = summary_bytes(text, "in short: ");
+  double held = summary_bytes(text, "program; ");
+  expect_true(live2 >= 0 && live2 < 1.0 * TEN_MB);
+  expect_true(held >= 1.5 * TEN_MB);   /* the small pools, and the large mapping in the cache */
+  expect_true(summary_bytes(text, "purged already),\n    ") >= 0.9 * TEN_MB);
+  malloc_trim(0);
+  text = capture(call_pm_stats_print, 1);
+  expect_true(summary_bytes(text, "program; ") < 1.0 * TEN_MB);
+  if (!(live >= 0)) printf("# report:\n%s", text);
 }
 
 /* ---- pm_stats_get / malloc_trim ------------------------------------------- */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/fuzz/api.h — the allocator under test, as a table of entry points.
  *
  * The fuzzer calls every entry point through one of these tables, chosen at

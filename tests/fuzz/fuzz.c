@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/fuzz/fuzz.c — a randomized multi-threaded fuzzer of the whole malloc API.
  *
  * Usage: fuzz [-s SECONDS] [-n OPS] [-t THREADS] [-S SEED] [-a libc|pm]

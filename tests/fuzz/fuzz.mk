@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/fuzz/fuzz.mk — the API fuzzer (issue 7 §6; docs/testing.md, "Fuzzer").
 #
 #   tests/fuzz/fuzz       linked with libpoolmalloc: -a libc (the libc names,

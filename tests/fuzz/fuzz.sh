@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/fuzz/fuzz.sh — make check's share of the API fuzzer (~30 s in all).
 #
 # Fixed seeds, so a failure here replays with the command the fuzzer prints

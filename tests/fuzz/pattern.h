@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/fuzz/pattern.h — the fuzzer's block contents: a byte pattern keyed by
  * the block's address, size and serial number, over a sampled set of regions.
  *

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/gc/example.sh — runs examples/minilang (linked against the shipped
 # libpoolmalloc) and checks what it reports: the self-containing list, the
 # immortal small ints, the interned keys shared by the tree's dicts, the

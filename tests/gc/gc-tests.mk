@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/gc/gc-tests.mk — tests of the GC object layer (issue 4; docs/gc.md).
 #
 #   refcount  counts, prompt frees, the million-long chain, immortals, atomics

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gcnode.h — a test object type for the GC layer tests (tests/gc/).
  *
  * A node has an id and up to GCNODE_MAX strong references.  Every lifecycle

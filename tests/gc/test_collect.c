@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/gc/test_collect.c — the cycle collector (issue 4): self-cycles, long
  * cycles, generations and promotion, thresholds triggering, the bytes
  * trigger, freeze/unfreeze, SAVEALL and the garbage list, statistics,

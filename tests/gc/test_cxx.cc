@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tests/gc/test_cxx.cc — the public header poolmalloc/gc.h used from C++
 // (extern "C", no C11 <stdatomic.h> in the inline functions): a pair type,
 // a self-cycle, refcounting and a collection.  TAP by hand (tap.h is C).

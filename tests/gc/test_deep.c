@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/gc/test_deep.c — deaths that cause deaths, at any depth, in bounded
  * C stack (issue 13, bug 2; docs/gc.md, "Object life").
  *

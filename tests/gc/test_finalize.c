@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/gc/test_finalize.c — PEP 442 finalization and weak references
  * (issue 4): finalizers run exactly once and before anything in their cycle
  * is cleared, resurrection keeps the object and everything it reaches,

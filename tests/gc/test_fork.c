@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/gc/test_fork.c — fork() against the GC layer's whole state (issue 13,
  * bug 1; docs/gc.md, "Threads and fork").
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/gc/test_introspect.c — looking at the object graph (issue 13;
  * docs/gc.md, "Introspection"): get_referrers/get_referents over several
  * objects, the DEBUG_COLLECTABLE / DEBUG_UNCOLLECTABLE / DEBUG_LEAK lines,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/gc/test_misuse.c — bad use of the GC layer gets a clear answer
  * (issue 4): each case runs in a child process whose stderr is captured.
  * Expected: one line "poolmalloc: gc: <problem> 0x<addr> (type <name>)",

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/gc/test_random.c — randomized object graphs against a reachability
  * oracle (issue 4).
  *

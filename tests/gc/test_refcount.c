@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/gc/test_refcount.c — reference counting of the GC layer (issue 4):
  * prompt freeing, the deep-dealloc trampoline (a million-long chain),
  * untracked leaf types, variable-size objects, immortal objects (PEP 683)

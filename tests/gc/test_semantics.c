@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/gc/test_semantics.c — the GC layer's semantics aligned with CPython
  * (issue 13, items 5-10; docs/gc.md lists the deliberate differences).
  * Each test failed on c6a47e2; the comment over it says how.

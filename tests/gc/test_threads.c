@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/gc/test_threads.c — the thread model of docs/gc.md ("Threads and
  * fork") exercised for real:
  *   - mutator threads serialise their graph changes with a client lock (a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/gc/test_tsan.c — a client program built with -fsanitize=thread that
  * uses the inline pm_incref/pm_decref of <poolmalloc/gc.h> (issue 13,
  * item 9; run by tests/gc/tsan.sh).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/gc/test_tsan_layer.c — the GC layer's threaded paths with the layer
  * itself built under ThreadSanitizer (tests/gc/gc-tests.mk compiles the
  * allocator and lib/gc/ into this program with -fsanitize=thread; run by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/gc/test_weakref.c — the rest of Python's weakref surface over the
  * GC layer (issue 13; docs/gc.md, "Weak references"): getweakrefs, the
  * shared callback-less weak reference, weakref.finalize (call, detach,

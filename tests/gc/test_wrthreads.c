@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/gc/test_wrthreads.c — weak references whose referent dies in
  * another thread (issue 13, bug 3; gc.h, "Thread model").
  *

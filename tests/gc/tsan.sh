@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/gc/tsan.sh — runs the ThreadSanitizer programs of tests/gc and fails
 # on any report (TSan's exit status 66):
 #   test_tsan        a -fsanitize=thread client of the uninstrumented library

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/meta/layers.sh — lib/ calls go down, and only prim.c makes system
 # calls (tools/check-layers reads the allowed edges from docs/design.md;
 # issue 12 §3).

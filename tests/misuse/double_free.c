@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/misuse/double_free.c — free the same block twice.
  * Usage: double_free SIZE [remote|interleaved].  With "remote", the first
  * free happens in another thread (the block goes onto its owner's

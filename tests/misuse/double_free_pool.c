@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/misuse/double_free_pool.c — double frees around a pool with live
  * blocks, in one thread and across threads (issue 7 §2).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/misuse/forge_free_list.c — one read of freed memory must not let an
  * attacker make malloc return an address of their choosing (issue 7 §4).
  *

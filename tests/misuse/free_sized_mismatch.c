@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/misuse/free_sized_mismatch.c — C23 free_sized with a size the block
  * cannot hold.  Usage: free_sized_mismatch SIZE WRONG.  Prints the address
  * and the block's usable size; expects "poolmalloc: free_sized of 0x<addr>

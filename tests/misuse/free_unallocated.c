@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/misuse/free_unallocated.c — free a block start that was never handed
  * out (issue 7 §3).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/misuse/interior_free.c — free a pointer into the middle of a block.
  * Usage: interior_free SIZE OFFSET.  Expects
  * "poolmalloc: invalid free of 0x<addr> (not the start of a block)". */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/misuse/invalid_free.c — free a pointer poolmalloc never handed out.
  * Usage: invalid_free stack|static|mmap|libc.  Expects
  * "poolmalloc: invalid free of 0x<addr> (not allocated by poolmalloc)";

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/misuse/invalid_realloc.c — realloc a pointer poolmalloc never
  * handed out.  Expects
  * "poolmalloc: invalid realloc of 0x<addr> (not allocated by poolmalloc)". */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/misuse/invalid_usable_size.c — malloc_usable_size of a pointer
  * poolmalloc never handed out.  Expects "poolmalloc: invalid
  * malloc_usable_size of 0x<addr> (not allocated by poolmalloc)". */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* misuse.h — shared by the tests/misuse programs.
  *
  * Each program commits one kind of misuse that poolmalloc must detect in

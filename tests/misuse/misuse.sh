@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/misuse/misuse.sh — every fatal diagnostic, checked end to end.
 #
 # Runs each tests/misuse program with LD_PRELOAD=$PM_LIB (the shipped

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* owners.h — "did any block reach a second owner?" for the tests/misuse
  * programs of issue 7 §2-§3.
  *

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/misuse/reuse.sh — misuse that must never hand memory to a second
 # owner (issue 7 §2-§4), checked end to end.
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/oom/oom.c — out of memory under RLIMIT_AS, and after it (issue 7 §5).
  *
  * A plain C program (it links no poolmalloc): tests/oom/oom.sh runs it

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/oom/oom.sh — out of memory under RLIMIT_AS, and recovering from it
 # (issue 7 §5).  Runs tests/oom/oom (a plain C program) with
 # LD_PRELOAD=$PM_LIB.

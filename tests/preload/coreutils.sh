@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/preload/coreutils.sh — everyday coreutils (and friends) under
 # poolmalloc: ls, find, xargs, wc, tr, uniq, cut, join, tac, seq, sha256sum,
 # du, stat, awk and sed over real files of the system.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/preload/gcc.sh — a compiler run under poolmalloc.
 # gcc (driver, cc1, as, collect2, ld: every process inherits the preload)
 # compiles and links a small but real C program, which then runs — under

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/preload/git.sh — git under poolmalloc: init, add, commit, branch,
 # merge, log, gc in a private repository.  Dates, names and config are fixed,
 # so commit hashes (part of the output) are identical in both runs.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/preload/options.sh — POOLMALLOC_* options reach a preloaded program.
 # VERBOSE lists the options in force; out-of-range values are clamped and
 # reported, malformed and unknown ones reported and ignored; SHOW_STATS=0

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/preload/pmrun.sh — tools/pmrun CMD runs CMD with poolmalloc
 # preloaded (found in the build tree here).  The command's output must be
 # unchanged and poolmalloc's report must prove the preload happened.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/preload/python.sh — python3 doing real work on poolmalloc.
 # PYTHONMALLOC=malloc makes CPython send every object allocation to malloc
 # instead of its own obmalloc, so poolmalloc serves all of them.  The

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/preload/sort.sh — GNU sort on a large generated file, under
 # poolmalloc: lexical, numeric, keyed and unique sorts must give the same
 # bytes as with glibc's malloc.  sort buffers its input through malloc in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/prof/api.c — the profiler's C API and its estimates (api.sh runs
  * it with POOLMALLOC_PROF=1 and POOLMALLOC_PROF_INTERVAL=4096).
  *

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/prof/api.sh — runs tests/prof/api (the snapshot API, estimates,
 # dumps) with the profiler on at a 4 KiB interval.
 . "$top_srcdir/tests/prof/prof.sh"

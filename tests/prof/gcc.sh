@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/prof/gcc.sh — gcc -O2 on a real file (this project's lib/pool.c)
 # with POOLMALLOC_PROF=1: every process of the compiler (the driver, cc1,
 # as) writes poolmalloc.<pid>.heap in the working directory at exit; the

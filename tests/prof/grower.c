@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* grower.c — a program whose heap grows at one site while another holds
  * steady, with a profile written at two points (pm_prof_dump) and the same
  * two points compared by the snapshot API (pm_snapshot_compare).

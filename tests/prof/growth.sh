@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/prof/growth.sh — a growing program (tests/prof/grower) dumps a
 # profile at two points: `pmprof diff OLD NEW` (google-pprof --base) and
 # the snapshot API's compare both name the growing site first, not the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* leaker.c — a program that leaks from one known function among noise.
  *
  *   leaker [ROUNDS]

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/prof/leaks.sh — a program that leaks from one known function among
 # noise (tests/prof/leaker), run under the preloaded library: the leak
 # report (POOLMALLOC_LEAKS=1) names leaky_function first, symbolized with

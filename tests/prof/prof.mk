@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/prof/prof.mk — the observability tests (issue 10; docs/profiling.md,
 # docs/stats.md).  Programs are built with -g so addr2line finds file:line.
 PM_PROF_TEST_CFLAGS = $(PM_TEST_CFLAGS) -g -O1 -fno-inline -fno-optimize-sibling-calls

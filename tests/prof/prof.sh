@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/prof/prof.sh — shared by the profiler's shell tests (sourced).
 #
 #   pm_prof_tmp          a private directory, removed at exit

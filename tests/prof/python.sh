@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/prof/python.sh — python3 (PYTHONMALLOC=malloc, so every object
 # comes from poolmalloc) building a large dict:
 #   1. the largest live site of a snapshot (pm_snapshot_* called through

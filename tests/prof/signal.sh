@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/prof/signal.sh — POOLMALLOC_PROF_SIGNAL=USR2: kill -USR2 makes a
 # running program write <POOLMALLOC_PROF_FILE>.1 (the handler only posts a
 # semaphore; the profiler's thread writes), which loads in google-pprof,

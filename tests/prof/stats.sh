@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/prof/stats.sh — POOLMALLOC_SHOW_STATS=json prints one JSON document
 # at exit (jq parses it) whose parts add up: the size classes' bytes in use
 # sum to the accounting's blocks_in_use and to pm_stats_get's

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/prof/stress.sh — the stress programs (threads, fork from threads,
 # thread and process exit, start-up races) and larson's abandoned heaps
 # with the profiler sampling hard (a 2 KiB interval) and the leak report

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/prof/timeline.sh — POOLMALLOC_TIMELINE writes one line per
 # POOLMALLOC_TIMELINE_MS from the helper thread (header, then increasing
 # times, live <= mapped, one column per size class), and `pmprof plot`

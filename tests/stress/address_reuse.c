@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/stress/address_reuse.c — the chunk map stays right when the kernel
  * hands a range poolmalloc has just given back to the next mapping of
  * another thread (issue 7 §1, deterministically).

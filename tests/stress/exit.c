@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/stress/exit.c — allocation while threads and the process exit.
  *
  * Thread-specific-data destructors and C11 thread_local-style destructors

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/stress/fork.c — fork() from a multithreaded parent.
  *
  * While worker threads allocate and free as fast as they can (so some lock

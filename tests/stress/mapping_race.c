@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/stress/mapping_race.c — valid programs that race large mappings
  * against each other (issue 7 §1).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/stress/startup.c — allocation where the C runtime is fragile.
  *
  * Before main (a constructor that runs as early as a program's own can),

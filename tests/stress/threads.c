@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/stress/threads.c — many threads, shared blocks, exits with live blocks.
  *
  * Workers allocate blocks of mixed sizes (small, medium, some large), keep

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/unit/adopt.c — a thread that adopts an abandoned heap keeps every
  * block of it.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/unit/align.c — every power-of-two alignment from 16 B to 4 MiB.
  *
  * Through pm_aligned_alloc, pm_posix_memalign and pm_memalign, for several

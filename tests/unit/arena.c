@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/unit/arena.c — arenas go back to the OS.
  *
  * After a program frees what it allocated, pm_malloc_trim(0) unmaps the

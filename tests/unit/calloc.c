@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/unit/calloc.c — calloc zeroes memory that was used before.
  *
  * Fresh mmap memory is zero and calloc may skip the memset there; these

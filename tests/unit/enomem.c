@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/unit/enomem.c — out of memory through the os.c fault seam.
  *
  * pmi_os_fail_next(n) makes the next n OS mappings fail.  Every entry point

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/unit/large.c — large blocks: own mapping, cache, mremap growth.
  *
  * Requests above PM_MEDIUM_MAX get a page-granular mapping that the stats

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/unit/pagemap.c — the chunk map: kinds, extents, leaves, the rule.
  *
  * The map says, for every 1 MiB chunk, whether it is an arena, holds a large

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pattern.h — byte patterns that let a test prove a block's contents
  * survived (no overlap with another block, no corruption by free lists,
  * realloc copied everything).  Shared by tests/unit, tests/api and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/unit/pool.c — the pool life cycle: fill, empty, keep, reuse, release.
  *
  * Fills several pools of one class, checks that every block belongs to a

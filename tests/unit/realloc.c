@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/unit/realloc.c — realloc across every class boundary.
  *
  * One block walks up through every size-class boundary (the last size of a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/unit/sizeclass.c — the size -> class mapping of lib/sizeclass.h.
  *
  * Checks, for every request size 0..PM_MEDIUM_MAX, that the class fits the

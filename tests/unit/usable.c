@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/unit/usable.c — pm_malloc_usable_size is exact and writable.
  *
  * For every request size 0..PM_MEDIUM_MAX the usable size is the block size

@@ -1,0 +1,17 @@
+# SPDX-License-Identifier: MIT
+# tests/cxx/cxx.mk — C++ operator new/delete on poolmalloc (issue 11.7;
+# lib/cxx_new.cc).  One program, tests/cxx/new.cc, built twice:
+#   tests/cxx/new_linked  linked with the shipped libpoolmalloc (-no-install:
+#                         a real binary that runs the build tree's library)
+#   tests/cxx/new_plain   links nothing of ours; tests/cxx/preload.sh runs it
+#                         under LD_PRELOAD, and the same source built by
+#                         clang++ when clang++ is installed
+PM_CXX_TESTS = tests/cxx/new_linked tests/cxx/new_plain
+check_PROGRAMS += $(PM_CXX_TESTS)
+TESTS += tests/cxx/new_linked tests/cxx/preload.sh
+EXTRA_DIST += tests/cxx/preload.sh
+tests_cxx_new_linked_SOURCES = tests/cxx/new.cc
+tests_cxx_new_linked_LDADD = lib/libpoolmalloc.la -ldl
+tests_cxx_new_linked_LDFLAGS = -no-install
+tests_cxx_new_plain_SOURCES = tests/cxx/new.cc
+tests_cxx_new_plain_LDADD = -ldl
