@@ -22,7 +22,9 @@ LABELS = {"glibc": "glibc (system malloc, no preload)"}
 
 
 def read_allocators(src=SRC):
-    """bench/allocators as [(name, debian_package or None, [shared objects])]."""
+    """bench/allocators as [(name, debian_package or None, [shared objects])],
+    then the peers named in $BENCH_PEERS ("name=/path/lib.so ...": allocators
+    built from source, e.g. mimalloc 3 or snmalloc; docs/benchmarks.md)."""
     out = []
     with open(os.path.join(src, "bench", "allocators")) as f:
         for line in f:
@@ -31,6 +33,10 @@ def read_allocators(src=SRC):
                 continue
             name, pkg, sonames = words[0], words[1] if len(words) > 1 else "-", words[2:]
             out.append((name, None if pkg == "-" else pkg, [s for s in sonames if s != "-"]))
+    for peer in os.environ.get("BENCH_PEERS", "").split():
+        name, _, path = peer.partition("=")
+        if name and path and name not in [n for n, _, _ in out]:
+            out.append((name, None, [os.path.abspath(path)]))
     return out
 
 
