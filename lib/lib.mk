@@ -1,10 +1,13 @@
 # lib/lib.mk — the allocator libraries.
 #
-#   libpoolmalloc.la   the shipped library: core + override.c (which includes
-#                      alloc.c so the malloc aliases sit in the same unit)
-#                      + the GC object layer unless --disable-gc.
-#   libpm_internal.la  noinst, for tests/unit: core + alloc.c, no libc
-#                      override, and the os.c fault seam (pmi_os_fail_next).
+#   libpoolmalloc.la         the shipped library: core + override.c (which
+#                            includes alloc.c so the malloc aliases sit in the
+#                            same unit) + the GC object layer unless --disable-gc.
+#   libpoolmalloc-secure.la  the same sources compiled with -DPM_SECURE=1:
+#                            every check of docs/security.md always on
+#                            (issue 9); installed beside libpoolmalloc.
+#   libpm_internal.la        noinst, for tests/unit: core + alloc.c, no libc
+#                            override, and the os.c fault seam (pmi_os_fail_next).
 PM_CORE_SOURCES = \
 	lib/types.h lib/internal.h lib/os.h \
 	lib/sizeclass.h lib/sizeclass.c \
@@ -24,3 +27,11 @@ lib_libpm_internal_la_SOURCES = $(PM_CORE_SOURCES) lib/alloc.c $(PM_GC_SOURCES)
 lib_libpm_internal_la_CPPFLAGS = $(AM_CPPFLAGS) -DPM_FAULT_SEAM=1
 lib_libpm_internal_la_CFLAGS = $(PM_LIB_CFLAGS)
 lib_libpm_internal_la_LIBADD = -lpthread -ldl
+
+lib_LTLIBRARIES += lib/libpoolmalloc-secure.la
+lib_libpoolmalloc_secure_la_SOURCES = $(lib_libpoolmalloc_la_SOURCES)
+EXTRA_lib_libpoolmalloc_secure_la_DEPENDENCIES = lib/alloc.c
+lib_libpoolmalloc_secure_la_CPPFLAGS = $(AM_CPPFLAGS) -DPM_SECURE=1
+lib_libpoolmalloc_secure_la_CFLAGS = $(PM_LIB_CFLAGS)
+lib_libpoolmalloc_secure_la_LDFLAGS = $(lib_libpoolmalloc_la_LDFLAGS)
+lib_libpoolmalloc_secure_la_LIBADD = $(lib_libpoolmalloc_la_LIBADD)

@@ -105,7 +105,17 @@ _Static_assert(PM_CHUNK_SIZE / PM_PAGEMAP_EXTENT_UNIT <= 1u << (8 - PM_PAGEMAP_K
 _Static_assert(PM_DEBUG >= 0 && PM_DEBUG <= 3, "PM_DEBUG is 0..3");
 _Static_assert(PM_GC == 0 || PM_GC == 1, "PM_GC is 0 or 1");
 
+/* PM_SECURE is not a configure knob: lib/lib.mk compiles the same sources
+ * twice, and libpoolmalloc-secure.so gets -DPM_SECURE=1 (issue 9;
+ * docs/security.md).  Code tests pm_config_secure, so both variants compile
+ * every time and the default library's paths fold the secure branches away. */
+#ifndef PM_SECURE
+#define PM_SECURE 0
+#endif
+_Static_assert(PM_SECURE == 0 || PM_SECURE == 1, "PM_SECURE is 0 or 1");
+
 static const bool pm_config_debug = PM_DEBUG > 0;
+static const bool pm_config_secure = PM_SECURE;
 
 /* ---- Blocks ------------------------------------------------------------ */
 typedef struct pm_block_s {
