@@ -83,6 +83,27 @@ bool pmi_os_move_to(void *p, size_t old_size, size_t new_size, void *target) {
   return pmi_prim_remap_to(p, old_size, new_size, target);
 }
 
+/* ---- Guards (secure library) ---------------------------------------------- */
+bool pmi_os_guard(void *p, size_t size) {
+  pm_assert((uintptr_t)p % PM_PAGE_SIZE == 0 && size % PM_PAGE_SIZE == 0);
+  return !os_should_fail() && pmi_prim_protect(p, size, false);
+}
+
+bool pmi_os_unguard(void *p, size_t size) {
+  pm_assert((uintptr_t)p % PM_PAGE_SIZE == 0 && size % PM_PAGE_SIZE == 0);
+  return pmi_prim_protect(p, size, true);
+}
+
+bool pmi_os_decommit(void *p, size_t size) {
+  pm_assert((uintptr_t)p % PM_PAGE_SIZE == 0 && size % PM_PAGE_SIZE == 0);
+  return pmi_prim_map_none(p, size) == p;
+}
+
+void *pmi_os_reserve(size_t size) {
+  pm_assert(size % PM_PAGE_SIZE == 0);
+  return os_should_fail() ? NULL : pmi_prim_map_none(NULL, size);
+}
+
 /* Kernels without CONFIG_ANON_VMA_NAME answer EINVAL: ask once. */
 static int os_name_unsupported;   /* relaxed */
 
