@@ -32,6 +32,10 @@
  * stack with one exchange on its next slow path.  No pop-one, so
  * no ABA.  A block's pool cannot be released while the block is on a remote
  * stack, because remote-freed blocks still count in pool->nused.
+ *
+ * Quarantine (the secure library only; docs/security.md, "Delayed reuse"):
+ * blocks the thread frees wait in its heap's quarantine before they reach a
+ * free list (see "Quarantine" below).
  */
 #define _GNU_SOURCE 1
 #include "os.h"
@@ -71,6 +75,7 @@ static pm_heap_t *heap_carve_locked(void) {
   heaps.meta_cur += size;
   pm_assert(h->state == 0 && h->npools == 0 && h->remote == 0);   /* fresh metadata: zero */
   for (unsigned c = 0; c < PM_NCLASSES; c++) h->pools[c] = (pm_pool_t *)&pmi_pool_empty;
+  if (pm_config_secure) h->rng = pmi_prim_random() | 1;
   h->all_next = heaps.all;
   heaps.all = h;
   heaps.nheaps++;
@@ -232,6 +237,77 @@ void pmi_heap_drain_remote(pm_heap_t *h) {
   }
 }
 
+/* ---- Quarantine (the secure library) -------------------------------------- */
+/* Freed blocks are held back in the freeing thread's heap: up to
+ * PM_QUARANTINE_SLOTS of them, and PM_QUARANTINE_BYTES of small and medium
+ * blocks (a large block counts a page: its pages were decommitted at the
+ * free).  Once full, every new entry pushes a random older one out, so how
+ * long a block waits is unpredictable (64 frees on average) and a dangling
+ * pointer does not reliably meet the next allocation of its size.  The
+ * caller has already done everything that detects misuse at the free (bits,
+ * canary; secure.c) and zeroed the block, so a block in quarantine is free
+ * in every sense but one: no list holds it.  Leaving, a small or medium
+ * block must still be zero in the two words the list will overwrite (the
+ * rest is checked when it is handed out again, pool.c), and goes to its
+ * pool's local list or, through the remote path, to its owner; a large one
+ * gets its pages back (zero) and goes to large.c.  Blocks in quarantine
+ * still count in their pool's nused, so their pools stay put.
+ * Flushed at thread exit and by malloc_trim. */
+static size_t heap_quarantine_bytes(const void *p) {
+  if (pmi_pagemap_entry(p) != PM_CHUNK_ARENA) return PM_PAGE_SIZE;
+  return pmi_arena_pool_of(p)->block_size;
+}
+
+static void heap_quarantine_release(pm_heap_t *h, void *p) {
+  unsigned kind = pmi_pagemap_kind(p);
+  if (kind == PM_CHUNK_ARENA) {
+    pm_pool_t *pool = pmi_arena_pool_of(p);
+    pm_block_t *b = p;
+    if (pm_unlikely(b->next != NULL || b->canary != 0))
+      pmi_fatal("write after free of %p: it was written while in quarantine", p);
+    if (pool->heap == h) pmi_pool_push_local(h, pool, b);
+    else pmi_heap_remote_free(pool, b);
+    return;
+  }
+  pm_large_t *hdr = pmi_large_header(p, kind);
+  if (hdr == NULL) pmi_fatal("corrupted large block %p in quarantine", p);
+  if (!pmi_os_unguard(hdr->user, hdr->usable)) pmi_fatal("cannot restore the pages of large block %p", p);
+  pmi_large_free(hdr);
+}
+
+static uint64_t heap_rand(pm_heap_t *h) {   /* xorshift64 */
+  uint64_t x = h->rng;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return h->rng = x;
+}
+
+/* Takes entry i out and releases it. */
+static void heap_quarantine_evict(pm_heap_t *h, uint32_t i) {
+  void *q = h->quarantine[i];
+  h->quarantine[i] = h->quarantine[--h->nquarantined];
+  h->quarantine_bytes -= heap_quarantine_bytes(q);
+  heap_quarantine_release(h, q);
+}
+
+void pmi_heap_quarantine(pm_heap_t *h, void *p, size_t bytes) {
+  if (h == NULL) {
+    heap_quarantine_release(NULL, p);
+    return;
+  }
+  while (h->nquarantined > 0 &&
+         (h->nquarantined == PM_QUARANTINE_SLOTS || h->quarantine_bytes + bytes > PM_QUARANTINE_BYTES))
+    heap_quarantine_evict(h, (uint32_t)(heap_rand(h) % h->nquarantined));
+  h->quarantine[h->nquarantined++] = p;
+  h->quarantine_bytes += bytes;
+}
+
+void pmi_heap_quarantine_flush(pm_heap_t *h) {
+  if (!pm_config_secure) return;
+  while (h->nquarantined > 0) heap_quarantine_evict(h, h->nquarantined - 1);
+}
+
 /* ---- malloc's slow path ------------------------------------------------- */
 void *pmi_heap_malloc_slow(pm_heap_t *h, unsigned cls) {
   if (pm_unlikely(h == &pmi_heap_empty) && (h = pmi_heap_get()) == NULL) {
@@ -259,6 +335,7 @@ static void heap_collect(pm_heap_t *h) {
 
 static void heap_thread_exit(void *arg) {
   pm_heap_t *h = arg;
+  if (pm_config_secure) pmi_heap_quarantine_flush(h);   /* before the heap is given up */
   pmi_heap_flush_remote();
   if (pmi_heap_tls == h) pmi_heap_tls = (pm_heap_t *)&pmi_heap_empty;
   heap_collect(h);
@@ -304,6 +381,7 @@ bool pmi_heap_reclaim(void) {
 }
 
 bool pmi_heap_trim(void) {
+  if (pm_config_secure && pmi_heap_tls != &pmi_heap_empty) pmi_heap_quarantine_flush(pmi_heap_tls);
   pmi_heap_flush_remote();
   pm_heap_t *h = pmi_heap_tls;
   if (h != &pmi_heap_empty) heap_collect(h);

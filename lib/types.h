@@ -57,6 +57,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifndef PM_SECURE
+#define PM_SECURE 0   /* 1 for libpoolmalloc-secure (lib/lib.mk); checked below */
+#endif
+
 /* ---- Main tunable settings --------------------------------------------- */
 #define PM_CHUNK_SHIFT 20                       /* arenas are 1 MiB, as obmalloc's */
 #define PM_CHUNK_SIZE ((size_t)1 << PM_CHUNK_SHIFT)
@@ -65,7 +69,6 @@
 #define PM_SLOT_SHIFT 14                        /* 16 KiB: obmalloc's pool size */
 #define PM_SLOT_SIZE ((size_t)1 << PM_SLOT_SHIFT)
 #define PM_ARENA_SLOTS (PM_CHUNK_SIZE / PM_SLOT_SIZE)   /* 64 */
-#define PM_ARENA_FIRST_SLOT 1                   /* slot 0 holds pm_arena_t */
 #define PM_POOL_MAX_SLOTS 32                    /* 512 KiB: the largest pool */
 
 #define PM_ALIGN 16                             /* glibc's malloc alignment */
@@ -91,6 +94,21 @@
 #define PM_REMOTE_BATCH 32        /* remote frees pushed per CAS          */
 #define PM_HEAP_EMPTY_BYTES ((size_t)2 << 20)   /* empty pools a heap keeps */
 
+/* ---- The secure library (PM_SECURE; docs/security.md) ------------------ */
+/* Arena layout: the default library keeps pm_arena_t in slot 0 and pools in
+ * slots 1..63.  The secure one keeps pm_arena_t and the per-block bits in
+ * slots 0..1, whose last page is a guard (so no block's underflow reaches the
+ * metadata), and slot 63 is a guard (so no block's overflow reaches the next
+ * mapping, which may be another arena's header or a large block's header). */
+#define PM_ARENA_FIRST_SLOT (PM_SECURE ? 2 : 1) /* the first slot pools may use */
+#define PM_ARENA_LAST_SLOT (PM_SECURE ? 62 : 63) /* the last slot pools may use */
+#define PM_ARENA_POOL_SLOTS (PM_ARENA_LAST_SLOT - PM_ARENA_FIRST_SLOT + 1)
+#define PM_ARENA_BIT_PAIRS (PM_SECURE ? PM_ARENA_POOL_SLOTS * PM_SLOT_SIZE / PM_ALIGN / 64 : 0)
+#define PM_TAG_SIZE 4             /* secure: the tail canary of every block   */
+#define PM_QUARANTINE_SLOTS (PM_SECURE ? 64 : 1)   /* freed blocks held back */
+#define PM_QUARANTINE_BYTES ((size_t)256 << 10)     /* ... and their bytes    */
+#define PM_POOL_GUARD_MIN_SLOTS 8 /* secure: pools this wide get a guard slot */
+
 #if PM_SMALL_MAX % PM_ALIGN != 0 || PM_CHUNK_SHIFT - PM_SLOT_SHIFT != 6
 #error "the arena free mask is one uint64_t and small classes are 16 bytes apart"
 #endif
@@ -109,9 +127,6 @@ _Static_assert(PM_GC == 0 || PM_GC == 1, "PM_GC is 0 or 1");
  * twice, and libpoolmalloc-secure.so gets -DPM_SECURE=1 (issue 9;
  * docs/security.md).  Code tests pm_config_secure, so both variants compile
  * every time and the default library's paths fold the secure branches away. */
-#ifndef PM_SECURE
-#define PM_SECURE 0
-#endif
 _Static_assert(PM_SECURE == 0 || PM_SECURE == 1, "PM_SECURE is 0 or 1");
 
 static const bool pm_config_debug = PM_DEBUG > 0;
@@ -161,10 +176,25 @@ typedef struct pm_pool_s {
   uint8_t carved_is_zero;       /* [start + carved, end) reads as zero    */
   uint8_t in_list;              /* linked on heap->pools[cls]             */
   uint8_t in_empty;             /* linked on heap's empty list            */
-  uint8_t pad1_[64 - 4 - 4 - 5 * 8 - 4];
+  uint8_t guarded;              /* secure: nslots counts a guard slot last */
+  uint8_t pad1_[3];
+  uint64_t key;                 /* secure: free-list links are xor'ed with */
+                                /* it (random per pool, pool.c)           */
 } pm_pool_t;
 _Static_assert(sizeof(pm_pool_t) == 128, "pool descriptors are two cache lines");
 _Static_assert(PM_POOL_MAX_SLOTS * PM_SLOT_SIZE <= UINT32_MAX, "pool offsets fit in 32 bits");
+
+/* ---- Per-block bits (secure library) -------------------------------------- */
+/* One pair of words per 64 granules of 16 bytes of an arena's pool slots
+ * (pool.c, "Allocated bits"): a block is handed out exactly when its alloc
+ * bit is set and its remote bit clear.  Only the pool's owner writes alloc
+ * (plain stores); threads freeing a block they do not own set remote with
+ * an atomic or, and the owner clears it (atomic and) when it hands the block
+ * out again.  The two words share a cache line. */
+typedef struct pm_block_bits_s {
+  uint64_t alloc;               /* owner: handed out                      */
+  uint64_t remote;              /* freed by another thread since          */
+} pm_block_bits_t;
 
 /* ---- Arenas ------------------------------------------------------------ */
 #define PM_ARENA_MAGIC 0x706d6172656e6121ULL   /* "pmarena!" */
@@ -184,8 +214,13 @@ typedef struct pm_arena_s {
   struct pm_arena_s *all_prev;
   char pad_[128 - 5 * 8 - 2 * 4 - 4 * 8];
   pm_pool_t pools[PM_ARENA_SLOTS];
+  pm_block_bits_t bits[];       /* secure: PM_ARENA_BIT_PAIRS pairs       */
 } pm_arena_t;
 _Static_assert(sizeof(pm_arena_t) <= PM_SLOT_SIZE, "arena header must fit in slot 0");
+_Static_assert(sizeof(pm_arena_t) + PM_ARENA_BIT_PAIRS * sizeof(pm_block_bits_t) +
+                   (PM_SECURE ? PM_PAGE_SIZE : 0) <= PM_ARENA_FIRST_SLOT * PM_SLOT_SIZE,
+               "the secure arena header, its bits and a guard page must fit before the first pool slot");
+_Static_assert(PM_POOL_MAX_SLOTS + PM_SECURE <= PM_ARENA_POOL_SLOTS, "a pool and its guard slot fit in an arena");
 
 /* ---- Large blocks ------------------------------------------------------ */
 typedef struct pm_large_s {
@@ -220,6 +255,12 @@ typedef struct pm_heap_s {
   uint64_t now_ns;                      /* the clock at the last housekeeping */
   struct pm_heap_s *all_next;           /* registry of every heap (lock)     */
   struct pm_heap_s *list_next;          /* abandoned or unused list (lock)   */
+  /* The secure library's quarantine (heap.c): blocks freed by this thread,
+   * checked and scrubbed, whose reuse is delayed (owner only). */
+  uint32_t nquarantined;                /* used entries of quarantine[]      */
+  size_t quarantine_bytes;              /* their bytes                       */
+  uint64_t rng;                         /* xorshift state: which to release  */
+  void *quarantine[PM_QUARANTINE_SLOTS];
 } pm_heap_t;
 
 #endif /* PM_TYPES_H */
