@@ -239,28 +239,23 @@ void pmi_heap_drain_remote(pm_heap_t *h) {
 
 /* ---- Quarantine (the secure library) -------------------------------------- */
 /* Freed blocks are held back in the freeing thread's heap: up to
- * PM_QUARANTINE_SLOTS of them, and PM_QUARANTINE_BYTES of small and medium
- * blocks (a large block counts a page: its pages were decommitted at the
- * free).  Once full, every new entry pushes a random older one out, so how
- * long a block waits is unpredictable (64 frees on average) and a dangling
- * pointer does not reliably meet the next allocation of its size.  The
- * caller has already done everything that detects misuse at the free (bits,
- * canary; secure.c) and zeroed the block, so a block in quarantine is free
- * in every sense but one: no list holds it.  Leaving, a small or medium
- * block must still be zero in the two words the list will overwrite (the
- * rest is checked when it is handed out again, pool.c), and goes to its
- * pool's local list or, through the remote path, to its owner; a large one
- * gets its pages back (zero) and goes to large.c.  Blocks in quarantine
- * still count in their pool's nused, so their pools stay put.
- * Flushed at thread exit and by malloc_trim. */
-static size_t heap_quarantine_bytes(const void *p) {
-  if (pmi_pagemap_entry(p) != PM_CHUNK_ARENA) return PM_PAGE_SIZE;
-  return pmi_arena_pool_of(p)->block_size;
-}
+ * PM_QUARANTINE_SLOTS of them, and PM_QUARANTINE_BYTES of memory (a large
+ * block counts its resident pages).  Once full, each new entry takes the place of a random one,
+ * which leaves, so how long a block waits is unpredictable (64 frees on
+ * average) and a dangling pointer does not reliably meet the next
+ * allocation of its size.  The caller has already done everything that
+ * detects misuse at the free (bits, canary; secure.c) and zeroed the block,
+ * so a block in quarantine is free in every sense but one: no list holds
+ * it.  Leaving, a small or medium block must still be zero in the two words
+ * the list will overwrite (the rest is checked when it is handed out again,
+ * pool.c), and goes to its pool's local list or, through the remote path,
+ * to its owner; a large one goes to large.c (zeroed and PROT_NONE until
+ * reused).  Blocks in quarantine still count in their pool's nused, so
+ * their pools stay put.  Flushed at thread exit and by malloc_trim. */
+#define HEAP_QUARANTINE_LARGE 1u   /* quarantine_size[i] bit: a large block */
 
-static void heap_quarantine_release(pm_heap_t *h, void *p) {
-  unsigned kind = pmi_pagemap_kind(p);
-  if (kind == PM_CHUNK_ARENA) {
+static void heap_quarantine_release(pm_heap_t *h, void *p, uint32_t size) {
+  if (pm_likely(!(size & HEAP_QUARANTINE_LARGE))) {
     pm_pool_t *pool = pmi_arena_pool_of(p);
     pm_block_t *b = p;
     if (pm_unlikely(b->next != NULL || b->canary != 0))
@@ -269,43 +264,57 @@ static void heap_quarantine_release(pm_heap_t *h, void *p) {
     else pmi_heap_remote_free(pool, b);
     return;
   }
-  pm_large_t *hdr = pmi_large_header(p, kind);
+  pm_large_t *hdr = pmi_large_header(p, pmi_pagemap_kind(p));
   if (hdr == NULL) pmi_fatal("corrupted large block %p in quarantine", p);
-  if (!pmi_os_unguard(hdr->user, hdr->usable)) pmi_fatal("cannot restore the pages of large block %p", p);
-  pmi_large_free(hdr);
+  pmi_large_free(hdr);                    /* its pages stay PROT_NONE until reused (large.c) */
 }
 
-static uint64_t heap_rand(pm_heap_t *h) {   /* xorshift64 */
+/* A random index below n (xorshift64, then Lemire's multiply-shift). */
+static uint32_t heap_rand_below(pm_heap_t *h, uint32_t n) {
   uint64_t x = h->rng;
   x ^= x << 13;
   x ^= x >> 7;
   x ^= x << 17;
-  return h->rng = x;
+  h->rng = x;
+  return (uint32_t)(((x >> 32) * n) >> 32);
 }
 
-/* Takes entry i out and releases it. */
-static void heap_quarantine_evict(pm_heap_t *h, uint32_t i) {
+/* Entry i leaves: replaced by p (size) when p != NULL, else by the last. */
+static void heap_quarantine_swap(pm_heap_t *h, uint32_t i, void *p, uint32_t size) {
   void *q = h->quarantine[i];
-  h->quarantine[i] = h->quarantine[--h->nquarantined];
-  h->quarantine_bytes -= heap_quarantine_bytes(q);
-  heap_quarantine_release(h, q);
+  uint32_t qsize = h->quarantine_size[i];
+  if (p != NULL) {
+    h->quarantine[i] = p;
+    h->quarantine_size[i] = size;
+  } else {
+    uint32_t last = --h->nquarantined;
+    h->quarantine[i] = h->quarantine[last];
+    h->quarantine_size[i] = h->quarantine_size[last];
+  }
+  h->quarantine_bytes += (size & ~HEAP_QUARANTINE_LARGE) - (qsize & ~HEAP_QUARANTINE_LARGE);
+  heap_quarantine_release(h, q, qsize);
 }
 
-void pmi_heap_quarantine(pm_heap_t *h, void *p, size_t bytes) {
-  if (h == NULL) {
-    heap_quarantine_release(NULL, p);
+void pmi_heap_quarantine(pm_heap_t *h, void *p, size_t bytes, bool large) {
+  uint32_t size = (uint32_t)bytes | (large ? HEAP_QUARANTINE_LARGE : 0);
+  if (!pm_config_secure || pm_unlikely(h == NULL)) {   /* (only the secure library quarantines) */
+    heap_quarantine_release(NULL, p, size);
     return;
   }
-  while (h->nquarantined > 0 &&
-         (h->nquarantined == PM_QUARANTINE_SLOTS || h->quarantine_bytes + bytes > PM_QUARANTINE_BYTES))
-    heap_quarantine_evict(h, (uint32_t)(heap_rand(h) % h->nquarantined));
-  h->quarantine[h->nquarantined++] = p;
-  h->quarantine_bytes += bytes;
+  if (pm_likely(h->nquarantined == PM_QUARANTINE_SLOTS)) {
+    heap_quarantine_swap(h, heap_rand_below(h, PM_QUARANTINE_SLOTS), p, size);
+  } else {
+    h->quarantine[h->nquarantined] = p;
+    h->quarantine_size[h->nquarantined++] = size;
+    h->quarantine_bytes += bytes;
+  }
+  while (pm_unlikely(h->quarantine_bytes > PM_QUARANTINE_BYTES) && h->nquarantined > 1)
+    heap_quarantine_swap(h, heap_rand_below(h, h->nquarantined), NULL, 0);
 }
 
 void pmi_heap_quarantine_flush(pm_heap_t *h) {
   if (!pm_config_secure) return;
-  while (h->nquarantined > 0) heap_quarantine_evict(h, h->nquarantined - 1);
+  while (h->nquarantined > 0) heap_quarantine_swap(h, h->nquarantined - 1, NULL, 0);
 }
 
 /* ---- malloc's slow path ------------------------------------------------- */

@@ -67,6 +67,18 @@ PM_INLINE unsigned pm_longest_run64(uint64_t mask) {
   return len;
 }
 
+/* Do the len bytes at p (both multiples of 16) read as zero?  Four 16-byte
+ * vector loads per step (SSE2 / NEON), for the secure library's checks on
+ * reuse, which read whole blocks. */
+typedef uint64_t pm_v2_t __attribute__((vector_size(16), may_alias));
+PM_INLINE bool pm_is_zero16(const void *p, size_t len) {
+  const pm_v2_t *v = (const pm_v2_t *)p, *end = (const pm_v2_t *)((const char *)p + len);
+  pm_v2_t acc = {0, 0};
+  for (; end - v >= 4; v += 4) acc |= v[0] | v[1] | v[2] | v[3];
+  for (; v < end; v++) acc |= v[0];
+  return (acc[0] | acc[1]) == 0;
+}
+
 /* ---- Locks --------------------------------------------------------------- */
 /* The three allocator locks (arena.c, large.c, heap.c) are glibc adaptive
  * mutexes: their critical sections are a few dozen instructions, so a
@@ -193,6 +205,7 @@ PM_INTERNAL extern const pm_pool_t pmi_pool_empty;
  * 1 of every free block, not invertible from one (address, canary) pair. */
 typedef struct pm_keys_s {
   uint64_t mul0, mul1;          /* odd, random per process (pmi_init)  */
+  uint64_t tail;                /* secure: the tail canaries' own key  */
 } pm_keys_t;
 PM_INTERNAL extern pm_keys_t pmi_keys;
 PM_INLINE uintptr_t pmi_canary(const void *b) {
@@ -263,7 +276,14 @@ PM_INLINE void pmi_pool_handout(const pm_pool_t *pool, pm_block_t *b) {
     if (pm_unlikely(!(r & m))) pmi_pool_handout_fatal(pool, b, true);  /* a listed block in use */
     pm_atomic_fetch_and_acq_rel(&bits->remote, ~m);
   }
-  if (pool->block_size > sizeof(pm_block_t)) pmi_pool_check_zero(pool, b);
+  uint32_t bs = pool->block_size;
+  if (bs <= 64) {                        /* inline: up to three 16-byte granules */
+    const pm_v2_t *v = (const pm_v2_t *)(b + 1);
+    pm_v2_t acc = {0, 0};
+    for (uint32_t k = 1; k < bs / 16; k++) acc |= v[k - 1];
+    if (pm_likely((acc[0] | acc[1]) == 0)) return;
+  }
+  pmi_pool_check_zero(pool, b);
 }
 /* Writes the free-list words of b: link to next (both libraries' formats). */
 PM_INLINE void pmi_pool_link(const pm_pool_t *pool, pm_block_t *b, pm_block_t *next) {
@@ -291,9 +311,8 @@ PM_INLINE bool pmi_pool_link_ok(const pm_block_t *b, const pm_block_t *next) {
  * its link, clears both words and hands it out by its bits. */
 PM_INLINE void *pmi_pool_pop(pm_pool_t *pool) {
   pm_block_t *b = pool->free;
-  if (pm_config_secure) {
-    if (pm_unlikely((uint64_t)((char *)b - pool->start) >= pool->carved || !pmi_pool_is_block(pool, b)))
-      pmi_pool_pop_fatal(pool, b);
+  if (pm_config_secure) {   /* (no block-start test: a link that passes its MAC is one we wrote) */
+    if (pm_unlikely((uint64_t)((char *)b - pool->start) >= pool->carved)) pmi_pool_pop_fatal(pool, b);
     pm_block_t *next = pmi_pool_next(pool, b);
     if (pm_unlikely(b->canary != pmi_canary_link(b, next))) pmi_pool_pop_fatal(pool, b);
     pool->free = next;
@@ -370,10 +389,11 @@ PM_INTERNAL void pmi_heap_housekeep(pm_heap_t *h);
 /* malloc_trim: drain, release empty pools, decay everything now. */
 PM_INTERNAL bool pmi_heap_trim(void);
 /* The secure library's quarantine: p (checked, scrubbed, its bits flipped
- * by the caller; bytes it holds in memory) waits in h's quarantine, and a
- * random older block leaves it for its pool, its owner or large.c.  h may
- * be NULL (no heap): p is released at once. */
-PM_INTERNAL void pmi_heap_quarantine(pm_heap_t *h, void *p, size_t bytes);
+ * by the caller; bytes it holds in memory, a multiple of 16, below 4 GiB;
+ * large: a large block) waits in h's quarantine, and a random older block
+ * leaves it for its pool, its owner or large.c.  h may be NULL (no heap):
+ * p is released at once. */
+PM_INTERNAL void pmi_heap_quarantine(pm_heap_t *h, void *p, size_t bytes, bool large);
 /* Releases every block of h's quarantine (thread exit, trim). */
 PM_INTERNAL void pmi_heap_quarantine_flush(pm_heap_t *h);
 PM_INTERNAL size_t pmi_heap_count(void);

@@ -41,12 +41,16 @@
  * LARGE_TAIL_GUARD = one page at the end, not counted in usable), so no
  * linear overflow or underflow from the block reaches its header or the
  * next mapping.  The guards are set before the chunk is marked and stay set
- * while the mapping is cached.  secure.c never calls pmi_large_realloc (its
- * realloc copies: mremap cannot move a mapping split by guards), and it
- * clears `live` itself (one atomic exchange, so two frees racing in two
- * threads are told apart) before the mapping reaches pmi_large_free.  That
- * is all of this file's secure code: LARGE_GAP, LARGE_TAIL_GUARD,
- * large_set_guards and the assertion in pmi_large_free.
+ * while the mapping is cached.  secure.c hands freed mappings over with
+ * their user pages zeroed and PROT_NONE (so a use after free faults while
+ * they are cached too); a cached mapping is made read-write again when it
+ * is reused.  secure.c never calls pmi_large_realloc (it moves pages
+ * itself: mremap cannot move a mapping split by guards), and it clears
+ * `live` itself (one atomic exchange, so two frees racing in two threads
+ * are told apart) before the mapping reaches pmi_large_free.  That is all
+ * of this file's secure code: LARGE_GAP, LARGE_TAIL_GUARD,
+ * large_set_guards, the unguard on reuse from the cache and the assertion
+ * in pmi_large_free.
  */
 #include "os.h"
 
@@ -205,12 +209,17 @@ void *pmi_large_malloc(size_t size, size_t alignment, bool zero) {
     char *base = large_cache_take(map_size, &cached_size);
     if (base != NULL) {                   /* still marked: re-mark cannot fail */
       pm_large_t *hdr = large_header_init(base, cached_size, base + offset, alignment);
+      if (pm_config_secure && !pmi_os_unguard(hdr->user, hdr->usable)) {   /* it waited PROT_NONE */
+        large_unmap(base, cached_size);
+        goto fresh;
+      }
       large_mark(hdr);
       if (zero) memset(hdr->user, 0, map_size - offset);
       large_account(1, (ptrdiff_t)cached_size);
       return hdr->user;
     }
   }
+fresh:;
   char *base = pmi_os_map(map_size, alignment < PM_CHUNK_SIZE ? PM_CHUNK_SIZE : alignment);
   if (base == NULL) return NULL;
   pm_large_t *hdr = large_header_init(base, map_size, base + offset, alignment);

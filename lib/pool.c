@@ -79,6 +79,10 @@
  * pop checks it (pmi_pool_check_zero), catching a write after free when the
  * block is handed out again.  Released pools have their list words cleared
  * too, so every blank slot reads as zero and freshly carved blocks pass.
+ * Blocks of PM_SPARSE_MIN bytes and more are cleared and checked on their
+ * resident pages only (os.c, mincore): a page that is not resident reads as
+ * zero, and a write after free makes its page resident, so it is seen;
+ * touching the pages a program never used would only fault them in.
  * Carve order.  pool_carve links each page's new blocks in a random order,
  * so the next allocation's address is not the last one's plus block_size.
  * Guard slots.  Pools of PM_POOL_GUARD_MIN_SLOTS slots or more (blocks of
@@ -435,10 +439,9 @@ void pmi_pool_splice_secure(pm_pool_t *pool, pm_block_t *head, uint32_t n) {
 }
 
 void pmi_pool_check_zero(const pm_pool_t *pool, const pm_block_t *b) {
-  const uint64_t *w = (const uint64_t *)(b + 1), *end = (const uint64_t *)((const char *)b + pool->block_size);
-  uint64_t acc = 0;
-  for (; w < end; w += 2) acc |= w[0] | w[1];   /* blocks are multiples of 16 bytes */
-  if (pm_likely(acc == 0)) return;
+  size_t len = pool->block_size - sizeof(pm_block_t);
+  if (pm_likely(len + sizeof(pm_block_t) >= PM_SPARSE_MIN ? pmi_os_is_zero_resident(b + 1, len) : pm_is_zero16(b + 1, len)))
+    return;
   const unsigned char *c = (const unsigned char *)(b + 1);
   while (*c == 0) c++;
   pmi_fatal("write after free of %p: byte %zu changed while it was free", (const void *)b,

@@ -84,6 +84,13 @@ void *pmi_prim_map_none(void *at, size_t size) {
   return p == MAP_FAILED ? NULL : p;
 }
 
+bool pmi_prim_resident(void *p, size_t size, unsigned char *vec) {
+  int saved_errno = errno;
+  bool ok = mincore(p, size, vec) == 0;
+  errno = saved_errno;
+  return ok;
+}
+
 bool pmi_prim_name(void *p, size_t size, const char *name) {
   int saved_errno = errno;
   bool ok = prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)p, size, (unsigned long)name) == 0;

@@ -26,21 +26,23 @@
  * ---- Tail canaries -------------------------------------------------------
  * No header per block, so the canary also records the size asked for.  For
  * a request of n bytes in a small or medium block of bs bytes (slack =
- * bs - n >= PM_TAG_SIZE), with c = pmi_canary(block):
+ * bs - n >= PM_TAG_SIZE), with c = block address * a secret odd key of the
+ * tail canaries' own (pmi_keys.tail) and P = c | 0x8080808080808080:
  *
- *   [0, n)                        the program's bytes
- *   [n, n + min(8, slack - 4))    pattern bytes, c | 0x8080808080808080
- *                                 (never 0: a stray string terminator is caught)
- *   ...                           zero (the block came out zeroed)
- *   [bs - 4, bs)                  tag = slack ^ high32(c * key0)
+ *   [0, n)                      the program's bytes
+ *   [n, min(n + 64, bs - 4))    pattern: byte k of the block holds byte
+ *                               k % 8 of P (never 0, so a stray string
+ *                               terminator is caught)
+ *   ...                         zero
+ *   [bs - 4, bs)                tag = slack ^ high32(c)
  *
  * free, realloc, malloc_usable_size and free_sized decode n from the tag
- * and check every slack byte; one byte written past n changes a pattern
- * byte, a zero byte or the tag.  The tag's key is a second keyed product,
- * so the pattern bytes (readable by an overflowing read) do not give it
- * away.  Large blocks keep the same layout at the end of their usable
- * pages with a 64-bit tag, and check the pattern and the zero bytes up to
- * the end of the page after n.
+ * and compare the pattern, a word at a time: any linear overflow changes
+ * byte n, and any write to the 64 bytes after n or to the tag is seen.  Like every canary it stops blind
+ * overwrites, not an attacker who can read the block first (whoever reads
+ * one block's pattern can compute its neighbours'; the free-list keys are
+ * separate).  Large blocks keep a 64-bit tag in the last word of their
+ * usable pages and pattern the 64 bytes after n.
  *
  * Never calls malloc; every detection is one line naming the address, then
  * abort (pmi_fatal).
@@ -68,97 +70,129 @@ PM_NOINLINE PM_COLD PM_NORETURN static void secure_overflow(const void *p, size_
 }
 
 /* ---- Tail canaries -------------------------------------------------------- */
-static bool secure_is_zero(const char *p, size_t len) {
-  uint64_t acc = 0;
-  while (len > 0 && ((uintptr_t)p & 7) != 0) acc |= (unsigned char)*p++, len--;
-  for (; len >= 16; p += 16, len -= 16) {
-    uint64_t w[2];
-    memcpy(w, p, 16);
-    acc |= w[0] | w[1];
-  }
-  while (len > 0) acc |= (unsigned char)*p++, len--;
-  return acc == 0;
-}
-
-/* Writes the pattern bytes after the n bytes at u (np of them). */
-static void secure_put_pattern(char *u, size_t np, uint64_t pattern) {
-  if (np == 8) memcpy(u, &pattern, 8);
-  else
-    for (size_t i = 0; i < np; i++) u[i] = (char)(pattern >> (8 * i));
-}
-
-/* The first pattern byte at u that differs (np of them), or SIZE_MAX. */
-static size_t secure_bad_pattern(const char *u, size_t np, uint64_t pattern) {
-  if (np == 8) {
-    uint64_t w;
-    memcpy(&w, u, 8);
-    if (pm_likely(w == pattern)) return SIZE_MAX;
-  }
-  for (size_t i = 0; i < np; i++)
-    if ((unsigned char)u[i] != (unsigned char)(pattern >> (8 * i))) return i;
-  return SIZE_MAX;
-}
+typedef uint64_t secure_word_t __attribute__((may_alias));
 
 static size_t secure_min(size_t a, size_t b) { return a < b ? a : b; }
 
-/* Block b of bs bytes now holds a request of n bytes (its slack is zero). */
+/* The pattern covers the SECURE_ZONE bytes after n (all of the slack in
+ * blocks up to 64 bytes): any linear overflow crosses byte n, and the rest
+ * of the slack is zero as the block came out, then zeroed at its free. */
+#define SECURE_ZONE 64
+
+/* The words of the zone [n, end) (end > n): first..last, and the masks of
+ * its bytes in the first and last word. */
+typedef struct secure_zone_s {
+  size_t first, last;
+  uint64_t first_mask, last_mask;
+} secure_zone_t;
+
+static secure_zone_t secure_zone(size_t n, size_t end) {
+  secure_zone_t z = {n / 8, (end - 1) / 8, ~(((uint64_t)1 << (8 * (n % 8))) - 1),
+                     end % 8 ? ((uint64_t)1 << (8 * (end % 8))) - 1 : ~(uint64_t)0};
+  if (z.first == z.last) z.first_mask &= z.last_mask;
+  return z;
+}
+
+/* The tail canary of block b: one multiply by a key of its own (so a
+ * pattern read through an overflowing read says nothing of the free-list
+ * keys); the tag is keyed by its high half. */
+static uint64_t secure_tail_word(const void *b) { return (uint64_t)(uintptr_t)b * pmi_keys.tail; }
+static uint32_t secure_tag_key(uint64_t c) { return (uint32_t)(c >> 32); }
+
+/* Block b of bs bytes now holds a request of n bytes (its slack reads as
+ * zero): the pattern fills the zone after n, word by word (the bytes before
+ * n in the first word are kept), and the tag ends the block. */
 static void secure_tag(char *b, size_t bs, size_t n) {
-  uint64_t c = pmi_canary(b);
-  size_t slack = bs - n;
-  pm_assert(slack >= PM_TAG_SIZE);
-  secure_put_pattern(b + n, secure_min(8, slack - PM_TAG_SIZE), c | SECURE_PATTERN_BITS);
-  uint32_t tag = (uint32_t)slack ^ (uint32_t)((c * pmi_keys.mul0) >> 32);
+  secure_word_t *w = (secure_word_t *)b;
+  uint64_t c = secure_tail_word(b), pattern = c | SECURE_PATTERN_BITS;
+  size_t end = secure_min(bs - PM_TAG_SIZE, n + SECURE_ZONE);
+  pm_assert(bs - n >= PM_TAG_SIZE);
+  if (end > n) {
+    secure_zone_t z = secure_zone(n, end);
+    w[z.first] = (w[z.first] & ~z.first_mask) | (pattern & z.first_mask);
+    if (z.last != z.first) {
+      for (size_t j = z.first + 1; j < z.last; j++) w[j] = pattern;
+      w[z.last] = (w[z.last] & ~z.last_mask) | (pattern & z.last_mask);
+    }
+  }
+  uint32_t tag = (uint32_t)(bs - n) ^ secure_tag_key(c);
   memcpy(b + bs - PM_TAG_SIZE, &tag, PM_TAG_SIZE);
 }
 
-/* The size requested for block b of bs bytes, after checking every byte of
- * its slack; fatal on an overflow. */
+/* The first byte past n that differs from what block b should hold. */
+PM_NOINLINE PM_COLD PM_NORETURN static void secure_tail_fatal(const char *b, size_t bs, size_t n) {
+  uint64_t pattern = secure_tail_word(b) | SECURE_PATTERN_BITS;
+  size_t at = n, end = secure_min(bs - PM_TAG_SIZE, n + SECURE_ZONE);
+  while (at < end && (unsigned char)b[at] == (unsigned char)(pattern >> (8 * (at % 8)))) at++;
+  secure_overflow(b, n, at - n, bs);
+}
+
+/* The size requested for block b of bs bytes, after checking its tag and
+ * the pattern zone; fatal on an overflow. */
 static size_t secure_check_tail(const char *b, size_t bs) {
-  uint64_t c = pmi_canary(b);
+  const secure_word_t *w = (const secure_word_t *)b;
+  uint64_t c = secure_tail_word(b), pattern = c | SECURE_PATTERN_BITS;
   uint32_t tag;
   memcpy(&tag, b + bs - PM_TAG_SIZE, PM_TAG_SIZE);
-  size_t slack = tag ^ (uint32_t)((c * pmi_keys.mul0) >> 32);
+  size_t slack = tag ^ secure_tag_key(c);
   if (pm_unlikely(slack < PM_TAG_SIZE || slack > bs)) secure_overflow(b, 0, SIZE_MAX, bs);
-  size_t n = bs - slack, np = secure_min(8, slack - PM_TAG_SIZE);
-  size_t bad = secure_bad_pattern(b + n, np, c | SECURE_PATTERN_BITS);
-  if (pm_unlikely(bad != SIZE_MAX)) secure_overflow(b, n, bad, bs);
-  if (pm_unlikely(!secure_is_zero(b + n + np, slack - PM_TAG_SIZE - np))) {
-    const char *z = b + n + np;
-    while (*z == 0) z++;
-    secure_overflow(b, n, (size_t)(z - b) - n, bs);
+  size_t n = bs - slack, end = secure_min(bs - PM_TAG_SIZE, n + SECURE_ZONE);
+  if (end > n) {
+    secure_zone_t z = secure_zone(n, end);
+    uint64_t diff = (w[z.first] ^ pattern) & z.first_mask;
+    if (z.last != z.first) {
+      for (size_t j = z.first + 1; j < z.last; j++) diff |= w[j] ^ pattern;
+      diff |= (w[z.last] ^ pattern) & z.last_mask;
+    }
+    if (pm_unlikely(diff != 0)) secure_tail_fatal(b, bs, n);
   }
   return n;
 }
 
-/* The same for a large block: the tag is the last word of its usable pages,
- * and the zero bytes are checked up to the end of the page after n (the
- * pages past it were zero when handed out and no overflow reaches them
- * without crossing it). */
+/* Large blocks: the tag is the last word of the usable pages, and the
+ * pattern fills the (up to) 64 bytes after n; the pages past it were zero
+ * when handed out, and no linear overflow reaches them without crossing n. */
+#define SECURE_LARGE_ZONE 64
+
 static void secure_large_tag(pm_large_t *hdr, size_t n) {
   char *u = hdr->user;
-  uint64_t c = pmi_canary(u), slack = hdr->usable - n;
-  secure_put_pattern(u + n, secure_min(8, slack - SECURE_LARGE_TAG), c | SECURE_PATTERN_BITS);
-  uint64_t tag = slack ^ (c * pmi_keys.mul0);
+  uint64_t c = secure_tail_word(u), pattern = c | SECURE_PATTERN_BITS, slack = hdr->usable - n;
+  size_t zone = secure_min(SECURE_LARGE_ZONE, slack - SECURE_LARGE_TAG);
+  for (size_t k = n; k < n + zone; k++) u[k] = (char)(pattern >> (8 * (k % 8)));
+  uint64_t tag = slack ^ (c * pmi_keys.mul0);   /* 64 bits: keyed by a second product */
   memcpy(u + hdr->usable - SECURE_LARGE_TAG, &tag, SECURE_LARGE_TAG);
+}
+
+/* Clears what secure_large_tag wrote for a request of n bytes. */
+static void secure_large_untag(char *u, size_t usable, size_t n) {
+  memset(u + n, 0, secure_min(SECURE_LARGE_ZONE, usable - SECURE_LARGE_TAG - n));
+  memset(u + usable - SECURE_LARGE_TAG, 0, SECURE_LARGE_TAG);
 }
 
 static size_t secure_large_check_tail(const pm_large_t *hdr) {
   const char *u = hdr->user;
   size_t usable = hdr->usable;
-  uint64_t c = pmi_canary(u), tag;
+  uint64_t c = secure_tail_word(u), pattern = c | SECURE_PATTERN_BITS, tag;
   memcpy(&tag, u + usable - SECURE_LARGE_TAG, SECURE_LARGE_TAG);
   uint64_t slack = tag ^ (c * pmi_keys.mul0);
   if (pm_unlikely(slack < SECURE_LARGE_TAG || slack > usable)) secure_overflow(u, 0, SIZE_MAX, usable);
-  size_t n = usable - slack, np = secure_min(8, slack - SECURE_LARGE_TAG);
-  size_t bad = secure_bad_pattern(u + n, np, c | SECURE_PATTERN_BITS);
-  if (pm_unlikely(bad != SIZE_MAX)) secure_overflow(u, n, bad, usable);
-  size_t from = n + np, to = secure_min(usable - SECURE_LARGE_TAG, pm_align_up(from, PM_PAGE_SIZE) + PM_PAGE_SIZE);
-  if (pm_unlikely(!secure_is_zero(u + from, to - from))) {
-    const char *z = u + from;
-    while (*z == 0) z++;
-    secure_overflow(u, n, (size_t)(z - u) - n, usable);
-  }
+  size_t n = usable - slack, zone = secure_min(SECURE_LARGE_ZONE, slack - SECURE_LARGE_TAG);
+  for (size_t k = n; k < n + zone; k++)
+    if (pm_unlikely((unsigned char)u[k] != (unsigned char)(pattern >> (8 * (k % 8))))) secure_overflow(u, n, k - n, usable);
   return n;
+}
+
+/* ---- Zero on free ------------------------------------------------------------ */
+/* Blocks of up to 256 bytes are cleared inline with 16-byte stores: a call
+ * to memset costs more than the stores. */
+static void secure_zero(void *p, size_t bs) {
+  if (bs > 256) {
+    memset(p, 0, bs);
+    return;
+  }
+  pm_v2_t *v = p, *end = (pm_v2_t *)((char *)p + bs), zero = {0, 0};
+  do *v++ = zero;
+  while (v < end);
 }
 
 /* ---- malloc ---------------------------------------------------------------- */
@@ -250,6 +284,31 @@ static size_t secure_requested(const void *p, const char *what) {
 }
 
 /* ---- free ------------------------------------------------------------------ */
+/* Large block hdr (live cleared) leaves its owner: zeroed, then PROT_NONE
+ * in quarantine and in large.c's cache, so a use after free faults and the
+ * next user gets zeros.  Only the resident pages are cleared (mincore):
+ * the others read as zero already, and the block keeps the memory
+ * footprint it had, as in the default library, where a cached mapping
+ * stays resident.  Pages moved away by realloc (gone) leave a hole, which
+ * is mapped over.  If the kernel refuses a guard (out of mappings), the
+ * zeroed mapping goes to the cache at once. */
+static pm_heap_t *secure_heap(void);
+
+static void secure_large_retire(pm_large_t *hdr, bool gone) {
+  void *user = hdr->user;
+  size_t usable = hdr->usable;
+  size_t resident = 0;
+  bool ok = true;
+  if (gone) {
+    if (!pmi_os_decommit(user, usable)) pmi_fatal("cannot map over the pages moved out of large block %p", user);
+  } else {
+    resident = pmi_os_zero_resident(user, usable);
+    ok = pmi_os_guard(user, usable);
+  }
+  if (!ok) pmi_large_free(hdr);
+  else pmi_heap_quarantine(secure_heap(), user, resident < UINT32_MAX ? resident : UINT32_MAX - 15, true);
+}
+
 /* The heap whose quarantine takes this thread's frees (made on first use,
  * as for a thread that only frees); NULL if it cannot be made. */
 static pm_heap_t *secure_heap(void) {
@@ -268,12 +327,7 @@ PM_NOINLINE static void secure_free_other(void *p, unsigned kind) {
   if (hdr == NULL) secure_invalid("free", p, kind);
   if (pm_atomic_exchange_acq_rel(&hdr->live, 0) == 0) pmi_fatal("double free of %p", p);
   secure_large_check_tail(hdr);
-  if (pm_unlikely(!pmi_os_decommit(hdr->user, hdr->usable))) {   /* out of mappings: no quarantine */
-    memset(hdr->user, 0, hdr->usable);
-    pmi_large_free(hdr);
-    return;
-  }
-  pmi_heap_quarantine(secure_heap(), p, PM_PAGE_SIZE);
+  secure_large_retire(hdr, false);
 }
 
 void pmi_secure_free(void *p) {
@@ -283,11 +337,54 @@ void pmi_secure_free(void *p) {
   pmi_pool_mark_free(pool, p, pool->heap == h);
   size_t bs = pool->block_size;
   secure_check_tail(p, bs);
-  memset(p, 0, bs);
-  pmi_heap_quarantine(h, p, bs);
+  if (bs < PM_SPARSE_MIN) secure_zero(p, bs);
+  else bs = pm_align_up(pmi_os_zero_resident(p, bs), 16);   /* the pages in use; bytes in memory */
+  pmi_heap_quarantine(h, p, bs, false);
 }
 
 /* ---- realloc, usable size, sized free ------------------------------------------ */
+/* Large block hdr (requested old bytes, tail checked) to size bytes, still
+ * large.  In place when it fits and keeps at least a quarter of the pages;
+ * otherwise its pages move to a new block (mremap: nothing is copied, as in
+ * the default library) and the old one is retired.  Either way the bytes
+ * past the new size end up zero, then the canary is rewritten. */
+static void *secure_large_realloc(pm_large_t *hdr, size_t old, size_t size) {
+  char *u = hdr->user;
+  size_t usable = hdr->usable;
+  if (size + SECURE_LARGE_TAG <= usable && size >= usable / 4) {
+    if (size < old) memset(u + size, 0, old - size);
+    secure_large_untag(u, usable, old);
+    secure_large_tag(hdr, size);
+    return u;
+  }
+  if (size + SECURE_LARGE_TAG <= usable || size > PM_LARGE_MAX - SECURE_LARGE_TAG) {   /* shrink a lot: copy */
+    void *q = size > PM_LARGE_MAX - SECURE_LARGE_TAG ? NULL : secure_large(size, PM_ALIGN);
+    if (q == NULL) goto enomem;
+    memcpy(q, u, size);
+    pmi_secure_free(u);
+    return q;
+  }
+  char *q = pmi_large_malloc(size + SECURE_LARGE_TAG, PM_ALIGN, false);
+  if (q == NULL && (!pmi_heap_reclaim() || (q = pmi_large_malloc(size + SECURE_LARGE_TAG, PM_ALIGN, false)) == NULL))
+    goto enomem;
+  pm_large_t *qhdr = pmi_large_header(q, pmi_pagemap_kind(q));
+  if (pmi_os_move_to(u, usable, usable, q)) {
+    secure_large_untag(q, usable, old);
+    if (pm_atomic_exchange_acq_rel(&hdr->live, 0) == 0) pmi_fatal("double free of %p", (void *)u);
+    secure_large_retire(hdr, true);
+  } else {                                /* the target may be gone: map it again, then copy */
+    if (!pmi_os_decommit(q, usable) || !pmi_os_unguard(q, usable))
+      pmi_fatal("cannot restore the pages of large block %p", (void *)q);
+    memcpy(q, u, old);
+    pmi_secure_free(u);
+  }
+  secure_large_tag(qhdr, size);
+  return q;
+enomem:
+  errno = ENOMEM;
+  return NULL;
+}
+
 void *pmi_secure_realloc(void *p, size_t size) {
   if (p == NULL) return pmi_secure_malloc(size);
   if (size == 0) {                       /* glibc: free and return NULL */
@@ -295,7 +392,8 @@ void *pmi_secure_realloc(void *p, size_t size) {
     return NULL;
   }
   size_t old = secure_requested(p, "realloc");
-  if (pmi_pagemap_kind(p) == PM_CHUNK_ARENA) {
+  unsigned kind = pmi_pagemap_kind(p);
+  if (kind == PM_CHUNK_ARENA) {
     size_t bs = pmi_arena_pool_of(p)->block_size;
     if (size + PM_TAG_SIZE <= bs && (size + PM_TAG_SIZE >= bs / 2 || bs <= 64)) {   /* in place */
       size_t keep = secure_min(old, size);
@@ -303,6 +401,8 @@ void *pmi_secure_realloc(void *p, size_t size) {
       secure_tag(p, bs, size);
       return p;
     }
+  } else if (kind != PM_CHUNK_FOREIGN && size > PM_MEDIUM_MAX - PM_TAG_SIZE) {
+    return secure_large_realloc(pmi_large_header(p, kind), old, size);
   }
   void *q = pmi_secure_malloc(size);
   if (q == NULL) return NULL;

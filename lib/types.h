@@ -106,8 +106,10 @@
 #define PM_ARENA_BIT_PAIRS (PM_SECURE ? PM_ARENA_POOL_SLOTS * PM_SLOT_SIZE / PM_ALIGN / 64 : 0)
 #define PM_TAG_SIZE 4             /* secure: the tail canary of every block   */
 #define PM_QUARANTINE_SLOTS (PM_SECURE ? 64 : 1)   /* freed blocks held back */
-#define PM_QUARANTINE_BYTES ((size_t)256 << 10)     /* ... and their bytes    */
+#define PM_QUARANTINE_BYTES ((size_t)2 << 20)       /* ... and their bytes    */
 #define PM_POOL_GUARD_MIN_SLOTS 8 /* secure: pools this wide get a guard slot */
+#define PM_SPARSE_MIN ((size_t)16 << 10)   /* secure: blocks this big are zeroed and
+                                              checked on their resident pages only */
 
 #if PM_SMALL_MAX % PM_ALIGN != 0 || PM_CHUNK_SHIFT - PM_SLOT_SHIFT != 6
 #error "the arena free mask is one uint64_t and small classes are 16 bytes apart"
@@ -261,6 +263,7 @@ typedef struct pm_heap_s {
   size_t quarantine_bytes;              /* their bytes                       */
   uint64_t rng;                         /* xorshift state: which to release  */
   void *quarantine[PM_QUARANTINE_SLOTS];
+  uint32_t quarantine_size[PM_QUARANTINE_SLOTS];   /* bytes; | 1 when large */
 } pm_heap_t;
 
 #endif /* PM_TYPES_H */
