@@ -239,6 +239,10 @@ PM_INLINE pm_block_bits_t *pmi_pool_bits(const void *p, uint64_t *mask) {
 /* Misuse the bits reveal: fatal, with the address. */
 PM_INTERNAL PM_NORETURN PM_COLD void pmi_pool_double_free(const void *p);
 PM_INTERNAL PM_NORETURN PM_COLD void pmi_pool_handout_fatal(const pm_pool_t *pool, const void *b, bool allocated);
+/* Block p of pool (its owner's, being freed): the free blocks within 32
+ * bytes before and after it must be intact; fatal otherwise (pool.c,
+ * "Neighbours"). */
+PM_INTERNAL void pmi_pool_check_neighbours(const pm_pool_t *pool, const void *p);
 /* Words 2.. of a popped block are not all zero: written after its free. */
 PM_INTERNAL void pmi_pool_check_zero(const pm_pool_t *pool, const pm_block_t *b);
 /* Block p of pool is freed (after the caller's range checks): its bits say

@@ -83,8 +83,11 @@
  * resident pages only (os.c, mincore): a page that is not resident reads as
  * zero, and a write after free makes its page resident, so it is seen;
  * touching the pages a program never used would only fault them in.
- * Carve order.  pool_carve links each page's new blocks in a random order,
- * so the next allocation's address is not the last one's plus block_size.
+ * Neighbours.  A local free also checks the free blocks just before and
+ * after the block (pmi_pool_check_neighbours).
+ * Carve order.  pool_carve links each page's new blocks (at least 8 of
+ * them) in a random order, so the next allocation's address is not the last
+ * one's plus block_size.
  * Guard slots.  Pools of PM_POOL_GUARD_MIN_SLOTS slots or more (blocks of
  * 5 KiB and up) take one more slot, made PROT_NONE while the pool lives:
  * an overflow off the pool's last block faults.  It costs address space
@@ -210,10 +213,14 @@ static bool pool_init(pm_pool_t *pool, pm_heap_t *h, unsigned cls, bool zero) {
 }
 
 /* ---- Refill ------------------------------------------------------------ */
+/* Secure: carve at least this many blocks at once, so that big blocks are
+ * shuffled too (it writes two words of each: a page per block at most). */
+#define POOL_CARVE_SHUFFLE_MIN 8
+
 /* Secure: links the n new blocks at b in a random order (a Fisher-Yates
  * shuffle driven by splitmix64 of the pool's secret key and offset). */
 static void pool_carve_shuffled(pm_pool_t *pool, char *b, size_t n, size_t bs) {
-  uint16_t order[PM_EXTEND_BYTES / PM_ALIGN];
+  uint16_t order[PM_EXTEND_BYTES / PM_ALIGN > POOL_CARVE_SHUFFLE_MIN ? PM_EXTEND_BYTES / PM_ALIGN : POOL_CARVE_SHUFFLE_MIN];
   uint64_t x = pool->key ^ (uint64_t)(b - pool->start);
   for (size_t i = 0; i < n; i++) order[i] = (uint16_t)i;
   for (size_t i = n - 1; i > 0; i--) {
@@ -236,6 +243,7 @@ static void pool_carve(pm_pool_t *pool) {
   size_t n = PM_EXTEND_BYTES / bs, left = pool->capacity - carved / bs;
   pm_assert(pool->free == NULL && left > 0);
   if (n == 0) n = 1;
+  if (pm_config_secure && n < POOL_CARVE_SHUFFLE_MIN) n = POOL_CARVE_SHUFFLE_MIN;   /* something to shuffle */
   if (n > left) n = left;
   char *b = pool->start + carved, *last = b + (n - 1) * bs;
   if (pm_config_secure) {
@@ -446,6 +454,69 @@ void pmi_pool_check_zero(const pm_pool_t *pool, const pm_block_t *b) {
   while (*c == 0) c++;
   pmi_fatal("write after free of %p: byte %zu changed while it was free", (const void *)b,
             (size_t)(c - (const unsigned char *)b));
+}
+
+/* Neighbours.  A byte written just past a small block (or just before
+ * it) lands in the next (or previous) block, beyond this block's canary.
+ * So a local free also checks the blocks within POOL_NEIGHBOUR bytes on
+ * either side that are free by their bits (alloc and remote clear): only
+ * the owner touches those (another thread freeing one would die on its
+ * bits), so reading them races with nothing.  A listed one must carry the
+ * canary of its link; any other byte of theirs must be zero.  Blocks in use
+ * are their owners' business, and are skipped. */
+#define POOL_NEIGHBOUR 32
+
+/* Is [lo, hi) of free block b (offsets multiples of 16) as it should be? */
+static bool pool_free_part_ok(const pm_pool_t *pool, const char *b, size_t lo, size_t hi) {
+  uint64_t m;
+  pm_block_bits_t *bits = pmi_pool_bits(b, &m);
+  if ((pm_atomic_load_relaxed(&bits->alloc) | pm_atomic_load_relaxed(&bits->remote)) & m) return true;
+  const pm_block_t *blk = (const pm_block_t *)b;
+  if (lo < sizeof(pm_block_t)) {
+    if ((blk->next != NULL || blk->canary != 0) && !pmi_pool_link_ok(blk, pmi_pool_next(pool, blk))) return false;
+    lo = sizeof(pm_block_t);
+  }
+  return hi <= lo || pm_is_zero16(b + lo, hi - lo);
+}
+
+/* Is block b free by its bits? */
+static bool pool_is_free_block(const void *b) {
+  uint64_t m;
+  pm_block_bits_t *bits = pmi_pool_bits(b, &m);
+  return !((pm_atomic_load_relaxed(&bits->alloc) | pm_atomic_load_relaxed(&bits->remote)) & m);
+}
+
+PM_NOINLINE PM_COLD PM_NORETURN static void pool_neighbour_fatal(const void *p, const char *b, bool after) {
+  if (after)
+    pmi_fatal("heap overflow of %p: the free block after it, at %p, was overwritten (or written after its free)", p,
+              (const void *)b);
+  pmi_fatal("heap underflow of %p: the free block before it, at %p, was overwritten (or written after its free)", p,
+            (const void *)b);
+}
+
+void pmi_pool_check_neighbours(const pm_pool_t *pool, const void *p) {
+  size_t bs = pool->block_size, off = (size_t)((const char *)p - pool->start);
+  size_t limit = (size_t)pool->capacity * bs, after = off + bs;
+  if (pm_likely(bs >= 48)) {             /* one block each side; the window before is past its list words */
+    const char *b = (const char *)p + bs, *a = (const char *)p - bs;
+    if (after < limit && pool_is_free_block(b)) {
+      const pm_block_t *blk = (const pm_block_t *)b;
+      if (((blk->next != NULL || blk->canary != 0) && !pmi_pool_link_ok(blk, pmi_pool_next(pool, blk))) ||
+          !pm_is_zero16(b + sizeof(pm_block_t), POOL_NEIGHBOUR - sizeof(pm_block_t)))
+        pool_neighbour_fatal(p, b, true);
+    }
+    if (off >= bs && pool_is_free_block(a) && !pm_is_zero16(a + bs - POOL_NEIGHBOUR, POOL_NEIGHBOUR))
+      pool_neighbour_fatal(p, a, false);
+    return;
+  }
+  for (size_t b = after; b < after + POOL_NEIGHBOUR && b < limit; b += bs)
+    if (!pool_free_part_ok(pool, pool->start + b, 0, b + bs <= after + POOL_NEIGHBOUR ? bs : after + POOL_NEIGHBOUR - b))
+      pool_neighbour_fatal(p, pool->start + b, true);
+  for (size_t b = off; b >= bs && b + POOL_NEIGHBOUR > off;) {
+    b -= bs;
+    if (!pool_free_part_ok(pool, pool->start + b, b + POOL_NEIGHBOUR >= off + bs ? 0 : off - POOL_NEIGHBOUR - b, bs))
+      pool_neighbour_fatal(p, pool->start + b, false);
+  }
 }
 
 void pmi_pool_double_free(const void *p) { pmi_fatal("double free of %p", p); }

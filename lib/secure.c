@@ -334,9 +334,11 @@ void pmi_secure_free(void *p) {
   if (pm_unlikely(pmi_pagemap_entry(p) != PM_CHUNK_ARENA)) return secure_free_other(p, pmi_pagemap_kind(p));
   pm_pool_t *pool = secure_block_pool(p, "free");
   pm_heap_t *h = secure_heap();
-  pmi_pool_mark_free(pool, p, pool->heap == h);
+  bool local = pool->heap == h;
+  pmi_pool_mark_free(pool, p, local);
   size_t bs = pool->block_size;
   secure_check_tail(p, bs);
+  if (local) pmi_pool_check_neighbours(pool, p);
   if (bs < PM_SPARSE_MIN) secure_zero(p, bs);
   else bs = pm_align_up(pmi_os_zero_resident(p, bs), 16);   /* the pages in use; bytes in memory */
   pmi_heap_quarantine(h, p, bs, false);
