@@ -1,4 +1,4 @@
-# bench/bench.mk — make bench: poolmalloc side by side with glibc, jemalloc,
+# bench/bench.mk — make bench: poolmalloc (and poolmalloc-secure) side by side with glibc, jemalloc,
 # mimalloc and tcmalloc (issue 3; how to read the numbers: docs/benchmarks.md).
 #
 #   bench/programs/*        whole-program benchmarks, plain C, built by every
@@ -61,7 +61,7 @@ EXTRA_DIST += \
 PM_BENCH_RUN = $(top_srcdir)/tools/bench --build '$(abs_top_builddir)' --src '$(abs_top_srcdir)'
 
 .PHONY: bench bench-quick bench-smoke bench-programs clean-local-bench
-bench-programs: $(PM_BENCH_PROGS) $(PM_MICROBENCH) lib/libpoolmalloc.la
+bench-programs: $(PM_BENCH_PROGS) $(PM_MICROBENCH) lib/libpoolmalloc.la lib/libpoolmalloc-secure.la
 
 bench: bench-programs
 	$(PM_BENCH_RUN) $(BENCH_FLAGS)

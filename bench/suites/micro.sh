@@ -28,10 +28,10 @@ print(json.dumps({"suite": suite, "meta": {
 PY
 }
 
-for a in glibc poolmalloc jemalloc mimalloc tcmalloc; do
+for a in glibc poolmalloc poolmalloc-secure jemalloc mimalloc tcmalloc; do
 	case " $PM_BENCH_ALLOCATORS " in
 	*" $a "*) columns="$columns $a" ;;
-	*) eval "why=\${PM_BENCH_SKIP_$a:-not selected}"
+	*) eval "why=\${PM_BENCH_SKIP_$(echo "$a" | tr - _):-not selected}"
 	   notes="$notes|$a: not measured ($why)" ;;
 	esac
 done
@@ -50,7 +50,7 @@ status=0
 rep=0
 while [ "$rep" -lt "$PM_BENCH_REPS" ]; do
 	for a in $columns; do
-		eval "preload=\${PM_BENCH_PRELOAD_$a:-}"
+		eval "preload=\${PM_BENCH_PRELOAD_$(echo "$a" | tr - _):-}"
 		json="$tmp/$a-$rep.json"
 		if [ -n "$preload" ]; then
 			LD_PRELOAD="$preload" "$bin" --benchmark_min_time="$min_time" \
