@@ -447,6 +447,9 @@ PM_INTERNAL void *pmi_secure_aligned(size_t alignment, size_t size);
 PM_INTERNAL size_t pmi_secure_usable_size(const void *p);
 /* free_sized and C++ sized delete: size must be the size requested for p. */
 PM_INTERNAL void pmi_secure_check_size(const void *p, size_t size, const char *what);
+/* The secure memcpy's check of [p, p + n), n > 0, destination (write) or
+ * source: inside the requested bytes of a block in use, when p is in one. */
+PM_INTERNAL void pmi_secure_check_copy(const void *p, size_t n, bool write);
 
 /* ---- alloc.c: the public entry points, hidden twins for internal callers -- */
 PM_INTERNAL void *pmi_malloc(size_t size);

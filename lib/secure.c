@@ -70,7 +70,10 @@ PM_NOINLINE PM_COLD PM_NORETURN static void secure_overflow(const void *p, size_
 }
 
 /* ---- Tail canaries -------------------------------------------------------- */
+/* Words of blocks are read and written through these (no memcpy: the
+ * secure library's own memcpy calls into this file, see secure_check_copy). */
 typedef uint64_t secure_word_t __attribute__((may_alias));
+typedef uint32_t secure_tag_t __attribute__((may_alias));
 
 static size_t secure_min(size_t a, size_t b) { return a < b ? a : b; }
 
@@ -115,8 +118,7 @@ static void secure_tag(char *b, size_t bs, size_t n) {
       w[z.last] = (w[z.last] & ~z.last_mask) | (pattern & z.last_mask);
     }
   }
-  uint32_t tag = (uint32_t)(bs - n) ^ secure_tag_key(c);
-  memcpy(b + bs - PM_TAG_SIZE, &tag, PM_TAG_SIZE);
+  *(secure_tag_t *)(b + bs - PM_TAG_SIZE) = (uint32_t)(bs - n) ^ secure_tag_key(c);
 }
 
 /* The first byte past n that differs from what block b should hold. */
@@ -132,9 +134,7 @@ PM_NOINLINE PM_COLD PM_NORETURN static void secure_tail_fatal(const char *b, siz
 static size_t secure_check_tail(const char *b, size_t bs) {
   const secure_word_t *w = (const secure_word_t *)b;
   uint64_t c = secure_tail_word(b), pattern = c | SECURE_PATTERN_BITS;
-  uint32_t tag;
-  memcpy(&tag, b + bs - PM_TAG_SIZE, PM_TAG_SIZE);
-  size_t slack = tag ^ secure_tag_key(c);
+  size_t slack = *(const secure_tag_t *)(b + bs - PM_TAG_SIZE) ^ secure_tag_key(c);
   if (pm_unlikely(slack < PM_TAG_SIZE || slack > bs)) secure_overflow(b, 0, SIZE_MAX, bs);
   size_t n = bs - slack, end = secure_min(bs - PM_TAG_SIZE, n + SECURE_ZONE);
   if (end > n) {
@@ -159,8 +159,7 @@ static void secure_large_tag(pm_large_t *hdr, size_t n) {
   uint64_t c = secure_tail_word(u), pattern = c | SECURE_PATTERN_BITS, slack = hdr->usable - n;
   size_t zone = secure_min(SECURE_LARGE_ZONE, slack - SECURE_LARGE_TAG);
   for (size_t k = n; k < n + zone; k++) u[k] = (char)(pattern >> (8 * (k % 8)));
-  uint64_t tag = slack ^ (c * pmi_keys.mul0);   /* 64 bits: keyed by a second product */
-  memcpy(u + hdr->usable - SECURE_LARGE_TAG, &tag, SECURE_LARGE_TAG);
+  *(secure_word_t *)(u + hdr->usable - SECURE_LARGE_TAG) = slack ^ (c * pmi_keys.mul0);   /* keyed by a second product */
 }
 
 /* Clears what secure_large_tag wrote for a request of n bytes. */
@@ -172,9 +171,8 @@ static void secure_large_untag(char *u, size_t usable, size_t n) {
 static size_t secure_large_check_tail(const pm_large_t *hdr) {
   const char *u = hdr->user;
   size_t usable = hdr->usable;
-  uint64_t c = secure_tail_word(u), pattern = c | SECURE_PATTERN_BITS, tag;
-  memcpy(&tag, u + usable - SECURE_LARGE_TAG, SECURE_LARGE_TAG);
-  uint64_t slack = tag ^ (c * pmi_keys.mul0);
+  uint64_t c = secure_tail_word(u), pattern = c | SECURE_PATTERN_BITS;
+  uint64_t slack = *(const secure_word_t *)(u + usable - SECURE_LARGE_TAG) ^ (c * pmi_keys.mul0);
   if (pm_unlikely(slack < SECURE_LARGE_TAG || slack > usable)) secure_overflow(u, 0, SIZE_MAX, usable);
   size_t n = usable - slack, zone = secure_min(SECURE_LARGE_ZONE, slack - SECURE_LARGE_TAG);
   for (size_t k = n; k < n + zone; k++)
@@ -362,7 +360,7 @@ static void *secure_large_realloc(pm_large_t *hdr, size_t old, size_t size) {
   if (size + SECURE_LARGE_TAG <= usable || size > PM_LARGE_MAX - SECURE_LARGE_TAG) {   /* shrink a lot: copy */
     void *q = size > PM_LARGE_MAX - SECURE_LARGE_TAG ? NULL : secure_large(size, PM_ALIGN);
     if (q == NULL) goto enomem;
-    memcpy(q, u, size);
+    memmove(q, u, size);   /* (unchecked: see secure_check_copy) */
     pmi_secure_free(u);
     return q;
   }
@@ -377,7 +375,7 @@ static void *secure_large_realloc(pm_large_t *hdr, size_t old, size_t size) {
   } else {                                /* the target may be gone: map it again, then copy */
     if (!pmi_os_decommit(q, usable) || !pmi_os_unguard(q, usable))
       pmi_fatal("cannot restore the pages of large block %p", (void *)q);
-    memcpy(q, u, old);
+    memmove(q, u, old);
     pmi_secure_free(u);
   }
   secure_large_tag(qhdr, size);
@@ -408,7 +406,7 @@ void *pmi_secure_realloc(void *p, size_t size) {
   }
   void *q = pmi_secure_malloc(size);
   if (q == NULL) return NULL;
-  memcpy(q, p, secure_min(old, size));
+  memmove(q, p, secure_min(old, size));
   pmi_secure_free(p);
   return q;
 }
@@ -421,6 +419,57 @@ size_t pmi_secure_usable_size(const void *p) {
     return n;
   }
   return secure_requested(p, "malloc_usable_size");
+}
+
+/* ---- Bounds-checked memcpy ------------------------------------------------------ */
+/* The secure library exports its own memcpy (override.c), as snmalloc's
+ * guarded memcpy: a copy into or out of a block poolmalloc handed out must
+ * stay inside the bytes that were requested, and the block must be in use.
+ * [p, p + n) (n > 0) is checked when p lies in a pool block, a large
+ * block's first chunk or a malloc(0) slot; other memory (stack, globals,
+ * other mappings, the later chunks of a large block) is not poolmalloc's
+ * to judge.  The tag gives the size requested without reading the pattern. */
+PM_NOINLINE PM_COLD PM_NORETURN static void secure_copy_fatal(const char *block, const char *p, size_t n, size_t req,
+                                                              bool write, bool freed) {
+  if (freed)
+    pmi_fatal("%s after free of %p: memcpy of %zu bytes %s it", write ? "write" : "read", (const void *)block, n,
+              write ? "into" : "from");
+  if (p < block)
+    pmi_fatal("heap underflow of %p: memcpy of %zu bytes %s %zu bytes before it", (const void *)block, n,
+              write ? "into" : "from", (size_t)(block - p));
+  pmi_fatal("heap overflow of %p: memcpy of %zu bytes %s offset %zu of its %zu bytes", (const void *)block, n,
+            write ? "into" : "from", (size_t)(p - block), req);
+}
+
+void pmi_secure_check_copy(const void *p, size_t n, bool write) {
+  const char *c = p;
+  unsigned kind = pmi_pagemap_kind(p);
+  if (pm_likely(kind == PM_CHUNK_ARENA)) {
+    const pm_pool_t *pool = pmi_arena_pool_of(p);
+    uint64_t off = (uint64_t)(c - pool->start);
+    if (pm_unlikely(pm_atomic_load_acquire(&pool->heap) == NULL || off >= pmi_pool_carved(pool)))
+      pmi_fatal("invalid memcpy %s %p (not in a block poolmalloc handed out)", write ? "into" : "from", p);
+    const char *b = pool->start + ((off * pool->recip) >> 40) * pool->block_size;
+    size_t bs = pool->block_size;
+    if (pm_unlikely(!pmi_pool_is_allocated(b))) secure_copy_fatal(b, c, n, 0, write, true);
+    size_t slack = *(const secure_tag_t *)(b + bs - PM_TAG_SIZE) ^ secure_tag_key(secure_tail_word(b));
+    if (pm_unlikely(slack < PM_TAG_SIZE || slack > bs)) secure_overflow(b, 0, SIZE_MAX, bs);
+    if (pm_unlikely((size_t)(c - b) + n > bs - slack || n > bs)) secure_copy_fatal(b, c, n, bs - slack, write, false);
+    return;
+  }
+  if (kind == PM_CHUNK_FOREIGN) {
+    if (pm_unlikely(pmi_zero_owns(p))) secure_copy_fatal((const char *)p, c, n, 0, write, false);
+    return;
+  }
+  const char *chunk = (const char *)((uintptr_t)p & ~(uintptr_t)PM_CHUNK_MASK);
+  const void *user = kind == PM_CHUNK_LARGE_AT_BASE ? chunk : ((const pm_large_t *)chunk)->user;
+  const pm_large_t *hdr = pmi_large_header(user, kind);
+  if (hdr == NULL) pmi_fatal("invalid memcpy %s %p (not in a block poolmalloc handed out)", write ? "into" : "from", p);
+  if (!pm_atomic_load_relaxed(&hdr->live)) secure_copy_fatal(user, c, n, 0, write, true);
+  size_t req = hdr->usable - (size_t)(*(const secure_word_t *)((const char *)user + hdr->usable - SECURE_LARGE_TAG) ^
+                                      (secure_tail_word(user) * pmi_keys.mul0));
+  if (c < (const char *)user || (size_t)(c - (const char *)user) + n > req || n > req)
+    secure_copy_fatal(user, c, n, req, write, false);
 }
 
 void pmi_secure_check_size(const void *p, size_t size, const char *what) {

@@ -134,7 +134,7 @@ EXTRA_DIST += tests/misuse/misuse.sh
 PM_SECURE_MISUSE_BINS = tests/misuse/double_free_at_free tests/misuse/overflow \
 	tests/misuse/write_after_free tests/misuse/zero_on_free tests/misuse/zero_size \
 	tests/misuse/delayed_reuse tests/misuse/guard_pages tests/misuse/forged_link \
-	tests/misuse/sized_free
+	tests/misuse/sized_free tests/misuse/bounded_memcpy
 check_PROGRAMS += $(PM_SECURE_MISUSE_BINS)
 # They read and write out of bounds on purpose.
 PM_MISUSE_CFLAGS = $(PM_TEST_CFLAGS) -Wno-array-bounds
@@ -157,6 +157,8 @@ tests_misuse_forged_link_SOURCES = tests/misuse/forged_link.c tests/misuse/misus
 tests_misuse_forged_link_CFLAGS = $(PM_MISUSE_CFLAGS)
 tests_misuse_sized_free_SOURCES = tests/misuse/sized_free.c tests/misuse/misuse.h
 tests_misuse_sized_free_CFLAGS = $(PM_MISUSE_CFLAGS)
+tests_misuse_bounded_memcpy_SOURCES = tests/misuse/bounded_memcpy.c tests/misuse/misuse.h
+tests_misuse_bounded_memcpy_CFLAGS = $(PM_MISUSE_CFLAGS)
 TESTS += tests/misuse/secure.sh
 EXTRA_DIST += tests/misuse/secure.sh
 

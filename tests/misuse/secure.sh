@@ -91,7 +91,7 @@ if [ ! -f "$PM_SECURE_LIB" ]; then
   exit 0
 fi
 
-tap_plan 100
+tap_plan 122
 DF='poolmalloc: double free of @ADDR@'
 # ---- Double and invalid frees, at the free itself (allocated bits) ---------
 both "double free, small, same thread" at-misuse at-misuse "$DF" "$bin/double_free_at_free" 32 local
@@ -164,6 +164,29 @@ both "malloc(0): reading faults" segv undetected '' "$bin/zero_size" read
 both "malloc(0): writing faults" segv undetected '' "$bin/zero_size" write
 both "malloc(0): pointers are distinct and freeable" ok ok '' "$bin/zero_size" distinct
 both "malloc(0): realloc to a real block" ok ok '' "$bin/zero_size" realloc
+
+# ---- Bounds-checked memcpy ------------------------------------------------------------
+MC='poolmalloc: heap overflow of @ADDR@: memcpy of'
+both "memcpy one byte past a small block" at-misuse undetected "$MC * bytes into offset 0 of its @SIZE@ bytes" \
+  "$bin/bounded_memcpy" 64 into-over
+both "memcpy reading one byte past a small block" at-misuse undetected "$MC * bytes from offset 0 of its @SIZE@ bytes" \
+  "$bin/bounded_memcpy" 64 from-over
+both "memcpy one byte before a small block" at-misuse undetected 'poolmalloc: *memcpy of @SIZE@ bytes*' \
+  "$bin/bounded_memcpy" 64 into-under
+both "memcpy into a freed small block" at-misuse undetected 'poolmalloc: write after free of @ADDR@: memcpy of 8 bytes into it' \
+  "$bin/bounded_memcpy" 64 into-freed
+both "memcpy one byte past a medium block" at-misuse undetected "$MC * bytes into offset 0 of its @SIZE@ bytes" \
+  "$bin/bounded_memcpy" 4096 into-over
+both "memcpy one byte past a large block" at-misuse undetected "$MC * bytes into offset 0 of its @SIZE@ bytes" \
+  "$bin/bounded_memcpy" 300000 into-over
+both "memcpy one byte before a large block" at-misuse undetected \
+  'poolmalloc: heap underflow of @ADDR@: memcpy of @SIZE@ bytes into 1 bytes before it' "$bin/bounded_memcpy" 300000 into-under
+both "memcpy into a freed large block" at-misuse undetected 'poolmalloc: write after free of @ADDR@: memcpy of 8 bytes into it' \
+  "$bin/bounded_memcpy" 300000 into-freed
+both "memcpy into a malloc(0) pointer" at-misuse undetected "$MC 1 bytes into offset 0 of its 0 bytes" \
+  "$bin/bounded_memcpy" 0 into-over
+both "memcpy of exactly the block, small" ok ok '' "$bin/bounded_memcpy" 64 exact
+both "memcpy of exactly the block, large" ok ok '' "$bin/bounded_memcpy" 300000 exact
 
 # ---- Sized frees ---------------------------------------------------------------------
 SZ='poolmalloc: free_sized of @ADDR@ with size'
