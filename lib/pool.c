@@ -476,7 +476,12 @@ static bool pool_free_part_ok(const pm_pool_t *pool, const char *b, size_t lo, s
     if ((blk->next != NULL || blk->canary != 0) && !pmi_pool_link_ok(blk, pmi_pool_next(pool, blk))) return false;
     lo = sizeof(pm_block_t);
   }
-  return hi <= lo || pm_is_zero16(b + lo, hi - lo);
+  if (hi <= lo) return true;
+  if (hi - lo == 16) {                   /* 32-byte blocks: one granule */
+    const pm_v2_t *v = (const pm_v2_t *)(b + lo);
+    return ((*v)[0] | (*v)[1]) == 0;
+  }
+  return pm_is_zero16(b + lo, hi - lo);
 }
 
 /* Is block b free by its bits? */

@@ -105,11 +105,26 @@ static uint32_t secure_tag_key(uint64_t c) { return (uint32_t)(c >> 32); }
 /* Block b of bs bytes now holds a request of n bytes (its slack reads as
  * zero): the pattern fills the zone after n, word by word (the bytes before
  * n in the first word are kept), and the tag ends the block. */
+/* Most blocks have at most 16 bytes of slack: then the pattern and the tag
+ * are the last two words of the block, and the masks of the bytes before n
+ * (n_off of them, 0..12) are all there is to it. */
+static uint64_t secure_keep0(size_t n_off) { return n_off >= 8 ? ~(uint64_t)0 : ((uint64_t)1 << (8 * n_off)) - 1; }
+static uint64_t secure_keep1(size_t n_off) { return n_off > 8 ? ((uint64_t)1 << (8 * (n_off - 8))) - 1 : 0; }
+
 static void secure_tag(char *b, size_t bs, size_t n) {
   secure_word_t *w = (secure_word_t *)b;
   uint64_t c = secure_tail_word(b), pattern = c | SECURE_PATTERN_BITS;
   size_t end = secure_min(bs - PM_TAG_SIZE, n + SECURE_ZONE);
   pm_assert(bs - n >= PM_TAG_SIZE);
+  if (pm_likely(bs - n <= 16)) {
+    secure_word_t *last = (secure_word_t *)(b + bs - 16);
+    size_t n_off = n - (bs - 16);
+    uint64_t keep0 = secure_keep0(n_off), keep1 = secure_keep1(n_off);
+    uint64_t tagged = (pattern & 0xffffffffu) | (uint64_t)((uint32_t)(bs - n) ^ secure_tag_key(c)) << 32;
+    last[0] = (last[0] & keep0) | (pattern & ~keep0);
+    last[1] = (last[1] & keep1) | (tagged & ~keep1);
+    return;
+  }
   if (end > n) {
     secure_zone_t z = secure_zone(n, end);
     w[z.first] = (w[z.first] & ~z.first_mask) | (pattern & z.first_mask);
@@ -137,6 +152,14 @@ static size_t secure_check_tail(const char *b, size_t bs) {
   size_t slack = *(const secure_tag_t *)(b + bs - PM_TAG_SIZE) ^ secure_tag_key(c);
   if (pm_unlikely(slack < PM_TAG_SIZE || slack > bs)) secure_overflow(b, 0, SIZE_MAX, bs);
   size_t n = bs - slack, end = secure_min(bs - PM_TAG_SIZE, n + SECURE_ZONE);
+  if (pm_likely(slack <= 16)) {
+    const secure_word_t *last = (const secure_word_t *)(b + bs - 16);
+    size_t n_off = n - (bs - 16);
+    uint64_t diff = ((last[0] ^ pattern) & ~secure_keep0(n_off)) |
+                    ((last[1] ^ pattern) & 0xffffffffu & ~secure_keep1(n_off));
+    if (pm_unlikely(diff != 0)) secure_tail_fatal(b, bs, n);
+    return n;
+  }
   if (end > n) {
     secure_zone_t z = secure_zone(n, end);
     uint64_t diff = (w[z.first] ^ pattern) & z.first_mask;
@@ -182,8 +205,9 @@ static size_t secure_large_check_tail(const pm_large_t *hdr) {
 
 /* ---- Zero on free ------------------------------------------------------------ */
 /* Blocks of up to 256 bytes are cleared inline with 16-byte stores: a call
- * to memset costs more than the stores. */
-static void secure_zero(void *p, size_t bs) {
+ * to memset costs more than the stores, and so does `rep stos`, which GCC
+ * makes of this loop unless told not to (it was half of free's time). */
+__attribute__((optimize("no-tree-loop-distribute-patterns"))) static void secure_zero(void *p, size_t bs) {
   if (bs > 256) {
     memset(p, 0, bs);
     return;
