@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-# bench/bench.mk — make bench: poolmalloc side by side with glibc, jemalloc,
+# bench/bench.mk — make bench: poolmalloc (and poolmalloc-secure) side by side with glibc, jemalloc,
 # mimalloc and tcmalloc (issue 3; how to read the numbers: docs/benchmarks.md).
 #
 #   bench/programs/*        whole-program benchmarks, plain C, built by every
@@ -72,7 +72,7 @@ EXTRA_DIST += \
 PM_BENCH_RUN = $(top_srcdir)/tools/bench --build '$(abs_top_builddir)' --src '$(abs_top_srcdir)'
 
 .PHONY: bench bench-short bench-quick bench-smoke bench-icount bench-programs bench-short-programs clean-local-bench
-bench-programs: $(PM_BENCH_PROGS) $(PM_MICROBENCH) lib/libpoolmalloc.la
+bench-programs: $(PM_BENCH_PROGS) $(PM_MICROBENCH) lib/libpoolmalloc.la lib/libpoolmalloc-secure.la
 # What tools/quickstart builds: the short comparison's programs, the library
 # and pmrun, not the test-only internal library or the micro benchmarks.
 bench-short-programs: $(PM_BENCH_PROGS) lib/libpoolmalloc.la tools/pmrun

@@ -11,6 +11,8 @@
  * Each function is defined once as hidden pmi_* (for internal callers such as
  * the GC layer) with an exported pm_* alias; override.c includes this file
  * to add the libc names (aliases must live in the defining unit).
+ * The secure library (pm_config_secure) routes every entry point to
+ * secure.c first: in libpoolmalloc.so those branches fold away.
  * Never calls malloc; errno is set only on failure.
  */
 #define _GNU_SOURCE 1
@@ -98,6 +100,7 @@ static void *alloc_malloc_debug(size_t size) {
 }
 
 void *pmi_malloc(size_t size) {
+  if (pm_config_secure) return pmi_secure_malloc(size);
   if (PM_DEBUG > 0) return alloc_malloc_debug(size);
   if (pm_likely(size <= PM_SMALL_MAX)) return alloc_from_class(pmi_heap_tls, pmi_small_class(size));
   return alloc_malloc_slow(size);
@@ -147,6 +150,7 @@ PM_NOINLINE static void alloc_free_other(void *p, unsigned kind) {
 }
 
 void pmi_free(void *p) {
+  if (pm_config_secure) return pmi_secure_free(p);
   if (pm_unlikely(pmi_pagemap_entry(p) != PM_CHUNK_ARENA)) return alloc_free_other(p, pmi_pagemap_kind(p));
   pm_pool_t *pool = pmi_arena_pool_of(p);
   pm_heap_t *h = pmi_heap_tls;
@@ -157,6 +161,7 @@ void pmi_free(void *p) {
 
 /* ---- usable size --------------------------------------------------------- */
 size_t pmi_usable_size(const void *p) {
+  if (pm_config_secure) return pmi_secure_usable_size(p);
   unsigned kind = pmi_pagemap_kind(p);
   if (kind == PM_CHUNK_ARENA) return alloc_checked_pool(p, "malloc_usable_size")->block_size;
   if (p == NULL) return 0;
@@ -199,6 +204,7 @@ void *pmi_calloc(size_t count, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
+  if (pm_config_secure) return pmi_secure_malloc(total);   /* its blocks come out zeroed */
   if (PM_DEBUG > 0 || total > PM_SMALL_MAX) return alloc_calloc_slow(total);
   pm_pool_t *pool = pmi_heap_tls->pools[pmi_small_class(total)];
   if (pm_unlikely(pool->free == NULL)) return alloc_calloc_slow(total);   /* the profiler's cuts too */
@@ -239,6 +245,7 @@ PM_NOINLINE static void *alloc_realloc_other(void *p, size_t size, unsigned kind
 }
 
 void *pmi_realloc(void *p, size_t size) {
+  if (pm_config_secure) return pmi_secure_realloc(p, size);
   if (p == NULL) return pmi_malloc(size);
   if (size == 0) {                       /* glibc: free and return NULL */
     pmi_free(p);
@@ -270,6 +277,7 @@ static void *pmi_reallocarray(void *p, size_t count, size_t size) {
  * start on a multiple of their blocks' natural alignment, so up to
  * PM_MEDIUM_MAX the blocks come out aligned (docs/design.md, "Alignment"). */
 void *pmi_aligned(size_t alignment, size_t size) {
+  if (pm_config_secure) return pmi_secure_aligned(alignment, size);
   if (alignment <= PM_ALIGN) return pmi_malloc(size);
   if (alignment <= PM_MEDIUM_MAX && size <= PM_MEDIUM_MAX) {
     size_t rounded = pm_align_up(size == 0 ? 1 : size, alignment);
@@ -314,14 +322,22 @@ static void *pmi_pvalloc(size_t size) {
 }
 
 /* ---- C23 sized frees ------------------------------------------------------ */
-static void alloc_check_size(void *p, size_t size) {
+/* The default library checks that the block can hold size bytes; the secure
+ * one, which knows the size asked for (its tail canary), that size is it
+ * (C23: the same size as was requested).  C++ sized delete belongs here
+ * too, so that it gets the same check. */
+static void alloc_check_size(void *p, size_t size, const char *what) {
+  if (pm_config_secure) {
+    pmi_secure_check_size(p, size, what);
+    return;
+  }
   size_t usable = pmi_usable_size(p);
   if (size > usable) pmi_fatal("free_sized of %p with size %zu but the block holds %zu bytes", p, size, usable);
 }
 
 static void pmi_free_sized(void *p, size_t size) {
   if (p == NULL) return;
-  alloc_check_size(p, size);
+  alloc_check_size(p, size, "free_sized");
   pmi_free(p);
 }
 
@@ -329,7 +345,7 @@ static void pmi_free_aligned_sized(void *p, size_t alignment, size_t size) {
   if (p == NULL) return;
   if (!pm_is_pow2(alignment) || (uintptr_t)p % alignment != 0)
     pmi_fatal("free_aligned_sized of %p with alignment %zu it does not have", p, alignment);
-  alloc_check_size(p, size);
+  alloc_check_size(p, size, "free_aligned_sized");
   pmi_free(p);
 }
 

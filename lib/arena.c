@@ -31,13 +31,20 @@
  * arena whose 63 slots are all free and all that old is unmapped instead.
  * malloc_trim purges and unmaps at once.
  * Invariants: see types.h; pmi_arena_is_valid checks them.
+ *
+ * The secure library (docs/security.md, "Metadata out of the blocks'
+ * reach"): the header and the per-block bits fill slots 0..1 but their last
+ * page, which is a guard, and slot 63 is a guard, so a linear overflow or
+ * underflow from any block ends in a fault before it reaches this arena's
+ * metadata or the mapping above it.  Both guards are set before the arena is
+ * marked; pools are carved from slots 2..62 only.
  */
 #include "os.h"
 
 #include <pthread.h>
 
-#define ARENA_ALL_SLOTS (~(uint64_t)0 << PM_ARENA_FIRST_SLOT)
-#define ARENA_USABLE_SLOTS (PM_ARENA_SLOTS - PM_ARENA_FIRST_SLOT)
+#define ARENA_ALL_SLOTS ((~(uint64_t)0 << PM_ARENA_FIRST_SLOT) & (~(uint64_t)0 >> (63 - PM_ARENA_LAST_SLOT)))
+#define ARENA_USABLE_SLOTS PM_ARENA_POOL_SLOTS
 
 static struct {
   pthread_mutex_t lock;
@@ -68,7 +75,7 @@ static void arena_link_bucket(pm_arena_t *a) {
 }
 
 static void arena_set_free_mask_locked(pm_arena_t *a, uint64_t free_mask) {
-  pm_assert((free_mask & ((uint64_t)1 << 0)) == 0);   /* slot 0 is the header, never free */
+  pm_assert((free_mask & ~ARENA_ALL_SLOTS) == 0);   /* the header (and secure guard) slots are never free */
   arena_unlink_bucket(a);
   a->free_mask = free_mask;
   a->nfree = pm_popcount64(free_mask);
@@ -79,6 +86,13 @@ static void arena_set_free_mask_locked(pm_arena_t *a, uint64_t free_mask) {
 static pm_arena_t *arena_create_locked(void) {
   pm_arena_t *a = pmi_os_map(PM_CHUNK_SIZE, PM_CHUNK_SIZE);
   if (a == NULL) return NULL;
+  if (pm_config_secure &&
+      (!pmi_os_guard((char *)a + PM_ARENA_FIRST_SLOT * PM_SLOT_SIZE - PM_PAGE_SIZE, PM_PAGE_SIZE) ||
+       !pmi_os_guard((char *)a + (PM_ARENA_LAST_SLOT + 1) * PM_SLOT_SIZE,
+                     (PM_ARENA_SLOTS - PM_ARENA_LAST_SLOT - 1) * PM_SLOT_SIZE))) {
+    pmi_os_unmap(a, PM_CHUNK_SIZE);          /* the kernel is out of mappings */
+    return NULL;
+  }
   if (!pmi_pagemap_set(a, PM_CHUNK_ARENA, PM_CHUNK_SIZE)) {   /* before any pool of it escapes */
     pmi_os_unmap(a, PM_CHUNK_SIZE);
     return NULL;
@@ -169,7 +183,7 @@ void pmi_arena_pool_free(pm_pool_t *pool, unsigned nslots) {
   pm_arena_t *a = pmi_arena_of(pool);
   unsigned slot = (unsigned)(pool - a->pools);
   uint64_t run = (nslots == 64 ? ~(uint64_t)0 : (((uint64_t)1 << nslots) - 1)) << slot;
-  pm_assert(pool->heap == NULL && slot >= PM_ARENA_FIRST_SLOT && slot + nslots <= PM_ARENA_SLOTS);
+  pm_assert(pool->heap == NULL && slot >= PM_ARENA_FIRST_SLOT && slot + nslots <= PM_ARENA_LAST_SLOT + 1);
   uint64_t now = pmi_prim_now_ns();
   pthread_mutex_lock(&arenas.lock);
   pm_assert((a->free_mask & run) == 0);
@@ -235,7 +249,7 @@ PM_NO_TSAN void pmi_arena_stats(pm_stats_t *out) {
   for (pm_arena_t *a = arenas.all; a != NULL; a = a->all_next) {
     size_t clean = pm_popcount64(a->free_mask & ~a->dirty_mask);
     out->arena_resident += PM_CHUNK_SIZE - clean * PM_SLOT_SIZE;
-    for (unsigned s = PM_ARENA_FIRST_SLOT; s < PM_ARENA_SLOTS; s++) {
+    for (unsigned s = PM_ARENA_FIRST_SLOT; s <= PM_ARENA_LAST_SLOT; s++) {
       const pm_pool_t *pool = &a->pools[s];
       if (pool->head != pool || ((a->free_mask >> s) & 1)) continue;
       uint32_t nused = pool->nused;   /* racy by design: see arena_stats_racy */
@@ -260,7 +274,7 @@ void pmi_arena_fork_parent(void) { pthread_mutex_unlock(&arenas.lock); }
 void pmi_arena_fork_child(void) { pthread_mutex_unlock(&arenas.lock); }
 
 bool pmi_arena_is_valid(const pm_arena_t *a) {
-  return a->magic == PM_ARENA_MAGIC && (a->free_mask & 1) == 0 &&
+  return a->magic == PM_ARENA_MAGIC && (a->free_mask & ~ARENA_ALL_SLOTS) == 0 &&
          a->nfree == pm_popcount64(a->free_mask) &&
          (a->dirty_mask & ~a->free_mask) == 0 && (a->zero_mask & ~a->free_mask) == 0 &&
          (a->dirty_mask & a->zero_mask) == 0 && (a->dirty_old_mask & ~a->dirty_mask) == 0 &&

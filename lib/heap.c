@@ -33,6 +33,10 @@
  * stack with one exchange on its next slow path.  No pop-one, so
  * no ABA.  A block's pool cannot be released while the block is on a remote
  * stack, because remote-freed blocks still count in pool->nused.
+ *
+ * Quarantine (the secure library only; docs/security.md, "Delayed reuse"):
+ * blocks the thread frees wait in its heap's quarantine before they reach a
+ * free list (see "Quarantine" below).
  */
 #define _GNU_SOURCE 1
 #include "os.h"
@@ -72,6 +76,7 @@ static pm_heap_t *heap_carve_locked(void) {
   heaps.meta_cur += size;
   pm_assert(h->state == 0 && h->npools == 0 && h->remote == 0);   /* fresh metadata: zero */
   for (unsigned c = 0; c < PM_NCLASSES; c++) h->pools[c] = (pm_pool_t *)&pmi_pool_empty;
+  if (pm_config_secure) h->rng = pmi_prim_random() | 1;
   h->all_next = heaps.all;
   heaps.all = h;
   heaps.nheaps++;
@@ -233,6 +238,86 @@ void pmi_heap_drain_remote(pm_heap_t *h) {
   }
 }
 
+/* ---- Quarantine (the secure library) -------------------------------------- */
+/* Freed blocks are held back in the freeing thread's heap: up to
+ * PM_QUARANTINE_SLOTS of them, and PM_QUARANTINE_BYTES of memory (a large
+ * block counts its resident pages).  Once full, each new entry takes the place of a random one,
+ * which leaves, so how long a block waits is unpredictable (64 frees on
+ * average) and a dangling pointer does not reliably meet the next
+ * allocation of its size.  The caller has already done everything that
+ * detects misuse at the free (bits, canary; secure.c) and zeroed the block,
+ * so a block in quarantine is free in every sense but one: no list holds
+ * it.  Leaving, a small or medium block must still be zero in the two words
+ * the list will overwrite (the rest is checked when it is handed out again,
+ * pool.c), and goes to its pool's local list or, through the remote path,
+ * to its owner; a large one goes to large.c (zeroed and PROT_NONE until
+ * reused).  Blocks in quarantine still count in their pool's nused, so
+ * their pools stay put.  Flushed at thread exit and by malloc_trim. */
+#define HEAP_QUARANTINE_LARGE 1u   /* quarantine_size[i] bit: a large block */
+
+static void heap_quarantine_release(pm_heap_t *h, void *p, uint32_t size) {
+  if (pm_likely(!(size & HEAP_QUARANTINE_LARGE))) {
+    pm_pool_t *pool = pmi_arena_pool_of(p);
+    pm_block_t *b = p;
+    if (pm_unlikely(b->next != NULL || b->canary != 0))
+      pmi_fatal("write after free of %p: it was written while in quarantine", p);
+    if (pool->heap == h) pmi_pool_push_local(h, pool, b);
+    else pmi_heap_remote_free(pool, b);
+    return;
+  }
+  pm_large_t *hdr = pmi_large_header(p, pmi_pagemap_kind(p));
+  if (hdr == NULL) pmi_fatal("corrupted large block %p in quarantine", p);
+  pmi_large_free(hdr);                    /* its pages stay PROT_NONE until reused (large.c) */
+}
+
+/* A random index below n (xorshift64, then Lemire's multiply-shift). */
+static uint32_t heap_rand_below(pm_heap_t *h, uint32_t n) {
+  uint64_t x = h->rng;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  h->rng = x;
+  return (uint32_t)(((x >> 32) * n) >> 32);
+}
+
+/* Entry i leaves: replaced by p (size) when p != NULL, else by the last. */
+static void heap_quarantine_swap(pm_heap_t *h, uint32_t i, void *p, uint32_t size) {
+  void *q = h->quarantine[i];
+  uint32_t qsize = h->quarantine_size[i];
+  if (p != NULL) {
+    h->quarantine[i] = p;
+    h->quarantine_size[i] = size;
+  } else {
+    uint32_t last = --h->nquarantined;
+    h->quarantine[i] = h->quarantine[last];
+    h->quarantine_size[i] = h->quarantine_size[last];
+  }
+  h->quarantine_bytes += (size & ~HEAP_QUARANTINE_LARGE) - (qsize & ~HEAP_QUARANTINE_LARGE);
+  heap_quarantine_release(h, q, qsize);
+}
+
+void pmi_heap_quarantine(pm_heap_t *h, void *p, size_t bytes, bool large) {
+  uint32_t size = (uint32_t)bytes | (large ? HEAP_QUARANTINE_LARGE : 0);
+  if (!pm_config_secure || pm_unlikely(h == NULL)) {   /* (only the secure library quarantines) */
+    heap_quarantine_release(NULL, p, size);
+    return;
+  }
+  if (pm_likely(h->nquarantined == PM_QUARANTINE_SLOTS)) {
+    heap_quarantine_swap(h, heap_rand_below(h, PM_QUARANTINE_SLOTS), p, size);
+  } else {
+    h->quarantine[h->nquarantined] = p;
+    h->quarantine_size[h->nquarantined++] = size;
+    h->quarantine_bytes += bytes;
+  }
+  while (pm_unlikely(h->quarantine_bytes > PM_QUARANTINE_BYTES) && h->nquarantined > 1)
+    heap_quarantine_swap(h, heap_rand_below(h, h->nquarantined), NULL, 0);
+}
+
+void pmi_heap_quarantine_flush(pm_heap_t *h) {
+  if (!pm_config_secure) return;
+  while (h->nquarantined > 0) heap_quarantine_swap(h, h->nquarantined - 1, NULL, 0);
+}
+
 /* ---- malloc's slow path ------------------------------------------------- */
 void *pmi_heap_malloc_slow(pm_heap_t *h, unsigned cls) {
   void *p = NULL;
@@ -261,6 +346,7 @@ static void heap_collect(pm_heap_t *h) {
 
 static void heap_thread_exit(void *arg) {
   pm_heap_t *h = arg;
+  if (pm_config_secure) pmi_heap_quarantine_flush(h);   /* before the heap is given up */
   pmi_heap_flush_remote();
   if (pmi_heap_tls == h) pmi_heap_tls = (pm_heap_t *)&pmi_heap_empty;
   heap_collect(h);
@@ -306,6 +392,7 @@ bool pmi_heap_reclaim(void) {
 }
 
 bool pmi_heap_trim(void) {
+  if (pm_config_secure && pmi_heap_tls != &pmi_heap_empty) pmi_heap_quarantine_flush(pmi_heap_tls);
   pmi_heap_flush_remote();
   pm_heap_t *h = pmi_heap_tls;
   if (h != &pmi_heap_empty) heap_collect(h);

@@ -37,6 +37,7 @@ void pmi_init(void) {
       pmi_fatal("page size %zu is not supported (built for %zu)", pmi_prim_page_size(), PM_PAGE_SIZE);
     pmi_keys.mul0 = pmi_prim_random() | 1;
     pmi_keys.mul1 = pmi_prim_random() | 1;
+    if (pm_config_secure) pmi_keys.tail = pmi_prim_random() | 1;
     pmi_sizeclass_init();
     pmi_heap_thread_init();
     pmi_stats_init();

@@ -68,6 +68,18 @@ PM_INLINE unsigned pm_longest_run64(uint64_t mask) {
   return len;
 }
 
+/* Do the len bytes at p (both multiples of 16) read as zero?  Four 16-byte
+ * vector loads per step (SSE2 / NEON), for the secure library's checks on
+ * reuse, which read whole blocks. */
+typedef uint64_t pm_v2_t __attribute__((vector_size(16), may_alias));
+PM_INLINE bool pm_is_zero16(const void *p, size_t len) {
+  const pm_v2_t *v = (const pm_v2_t *)p, *end = (const pm_v2_t *)((const char *)p + len);
+  pm_v2_t acc = {0, 0};
+  for (; end - v >= 4; v += 4) acc |= v[0] | v[1] | v[2] | v[3];
+  for (; v < end; v++) acc |= v[0];
+  return (acc[0] | acc[1]) == 0;
+}
+
 /* ---- Locks --------------------------------------------------------------- */
 /* The three allocator locks (arena.c, large.c, heap.c) are glibc adaptive
  * mutexes: their critical sections are a few dozen instructions, so a
@@ -200,6 +212,7 @@ PM_INTERNAL extern const pm_pool_t pmi_pool_empty;
  * 1 of every free block, not invertible from one (address, canary) pair. */
 typedef struct pm_keys_s {
   uint64_t mul0, mul1;          /* odd, random per process (pmi_init)  */
+  uint64_t tail;                /* secure: the tail canaries' own key  */
 } pm_keys_t;
 PM_INTERNAL extern pm_keys_t pmi_keys;
 PM_INLINE uintptr_t pmi_canary(const void *b) {
@@ -215,11 +228,113 @@ PM_INTERNAL PM_NORETURN PM_COLD void pmi_pool_pop_fatal(const pm_pool_t *pool, c
  * head of local_free) made the pool empty or un-full, or freed into a pool
  * holding profiled blocks. */
 PM_INTERNAL void pmi_pool_free_event(pm_heap_t *h, pm_pool_t *pool, pm_block_t *first, uint32_t n);
+
+/* ---- pool.c, the secure library's block state (docs/security.md) -------- */
+/* Free-list links are authenticated: word 0 holds next ^ pool->key and word
+ * 1 a keyed hash of the block's address and of the link, so a link rewritten
+ * through a dangling pointer (or an overflow) is refused before it is
+ * followed (pool.c, "Authenticated links"). */
+PM_INLINE uintptr_t pmi_canary_link(const void *b, const void *next) {
+  uintptr_t n = (uintptr_t)next;
+  return pmi_canary((const void *)((uintptr_t)b ^ (n << 16 | n >> 48)));
+}
+/* The allocated bits of block p (pool.c, "Allocated bits"); *mask selects
+ * its bit in both words. */
+PM_INLINE pm_block_bits_t *pmi_pool_bits(const void *p, uint64_t *mask) {
+  uintptr_t g = ((uintptr_t)p & PM_CHUNK_MASK) / PM_ALIGN - PM_ARENA_FIRST_SLOT * (PM_SLOT_SIZE / PM_ALIGN);
+  *mask = (uint64_t)1 << (g % 64);
+  return &pmi_arena_of(p)->bits[g / 64];
+}
+/* Misuse the bits reveal: fatal, with the address. */
+PM_INTERNAL PM_NORETURN PM_COLD void pmi_pool_double_free(const void *p);
+PM_INTERNAL PM_NORETURN PM_COLD void pmi_pool_handout_fatal(const pm_pool_t *pool, const void *b, bool allocated);
+/* Block p of pool (its owner's, being freed): the free blocks within 32
+ * bytes before and after it must be intact; fatal otherwise (pool.c,
+ * "Neighbours"). */
+PM_INTERNAL void pmi_pool_check_neighbours(const pm_pool_t *pool, const void *p);
+/* Words 2.. of a popped block are not all zero: written after its free. */
+PM_INTERNAL void pmi_pool_check_zero(const pm_pool_t *pool, const pm_block_t *b);
+/* Block p of pool is freed (after the caller's range checks): its bits say
+ * it was handed out, else a double free.  local: by the pool's owner (plain
+ * store); otherwise its remote bit is set with one atomic or, which also
+ * catches two other threads freeing it at once. */
+PM_INLINE void pmi_pool_mark_free(const pm_pool_t *pool, const void *p, bool local) {
+  uint64_t m;
+  pm_block_bits_t *bits = pmi_pool_bits(p, &m);
+  uint64_t a = pm_atomic_load_relaxed(&bits->alloc);
+  if (local) {
+    if (pm_unlikely(!(a & m) || (pm_atomic_load_relaxed(&bits->remote) & m))) pmi_pool_double_free(p);
+    pm_atomic_store_relaxed(&bits->alloc, a & ~m);
+  } else if (pm_unlikely(!(a & m) || (pm_atomic_fetch_or_acq_rel(&bits->remote, m) & m))) {
+    pmi_pool_double_free(p);
+  }
+}
+/* Is block p of pool handed out (bits only; for realloc and usable size)? */
+PM_INLINE bool pmi_pool_is_allocated(const void *p) {
+  uint64_t m;
+  pm_block_bits_t *bits = pmi_pool_bits(p, &m);
+  return (pm_atomic_load_relaxed(&bits->alloc) & m) && !(pm_atomic_load_relaxed(&bits->remote) & m);
+}
+/* A block leaves a free list (secure pop): it must be free by its bits
+ * (alloc clear, or alloc and remote set: freed by another thread), and it
+ * becomes handed out; then words 2.. must still be zero. */
+PM_INLINE void pmi_pool_handout(const pm_pool_t *pool, pm_block_t *b) {
+  uint64_t m;
+  pm_block_bits_t *bits = pmi_pool_bits(b, &m);
+  uint64_t a = pm_atomic_load_relaxed(&bits->alloc), r = pm_atomic_load_relaxed(&bits->remote);
+  if (pm_likely(!(a & m))) {
+    if (pm_unlikely(r & m)) pmi_pool_handout_fatal(pool, b, false);   /* freed locally and remotely */
+    pm_atomic_store_relaxed(&bits->alloc, a | m);
+  } else {
+    if (pm_unlikely(!(r & m))) pmi_pool_handout_fatal(pool, b, true);  /* a listed block in use */
+    pm_atomic_fetch_and_acq_rel(&bits->remote, ~m);
+  }
+  uint32_t bs = pool->block_size;
+  if (bs <= 64) {                        /* inline: up to three 16-byte granules */
+    const pm_v2_t *v = (const pm_v2_t *)(b + 1);
+    pm_v2_t acc = {0, 0};
+    for (uint32_t k = 1; k < bs / 16; k++) acc |= v[k - 1];
+    if (pm_likely((acc[0] | acc[1]) == 0)) return;
+  }
+  pmi_pool_check_zero(pool, b);
+}
+/* Writes the free-list words of b: link to next (both libraries' formats). */
+PM_INLINE void pmi_pool_link(const pm_pool_t *pool, pm_block_t *b, pm_block_t *next) {
+  if (pm_config_secure) {
+    b->next = (pm_block_t *)((uintptr_t)next ^ pool->key);
+    b->canary = pmi_canary_link(b, next);
+  } else {
+    b->next = next;
+    b->canary = pmi_canary(b);
+  }
+}
+/* The link of a listed block, decoded (not checked). */
+PM_INLINE pm_block_t *pmi_pool_next(const pm_pool_t *pool, const pm_block_t *b) {
+  return pm_config_secure ? (pm_block_t *)((uintptr_t)b->next ^ pool->key) : b->next;
+}
+/* Does listed block b carry the canary of its link next? */
+PM_INLINE bool pmi_pool_link_ok(const pm_block_t *b, const pm_block_t *next) {
+  return b->canary == (pm_config_secure ? pmi_canary_link(b, next) : pmi_canary(b));
+}
+
 /* The one pop (malloc's fast path and pool.c's refill): pool->free != NULL.
  * The range check refuses a forged link before the block is read; the
- * canary check catches double frees and writes after free (pool.c). */
+ * canary check catches double frees and writes after free (pool.c).  The
+ * secure library also checks that the block starts a block, authenticates
+ * its link, clears both words and hands it out by its bits. */
 PM_INLINE void *pmi_pool_pop(pm_pool_t *pool) {
   pm_block_t *b = pool->free;
+  if (pm_config_secure) {   /* (no block-start test: a link that passes its MAC is one we wrote) */
+    if (pm_unlikely((uint64_t)((char *)b - pool->start) >= pool->carved)) pmi_pool_pop_fatal(pool, b);
+    pm_block_t *next = pmi_pool_next(pool, b);
+    if (pm_unlikely(b->canary != pmi_canary_link(b, next))) pmi_pool_pop_fatal(pool, b);
+    pool->free = next;
+    b->next = NULL;
+    b->canary = 0;
+    pool->nused++;
+    pmi_pool_handout(pool, b);
+    return b;
+  }
   if (pm_unlikely((uint64_t)((char *)b - pool->start) >= pool->carved || b->canary != pmi_canary(b)))
     pmi_pool_pop_fatal(pool, b);
   pool->free = b->next;
@@ -237,15 +352,16 @@ PM_INLINE void pmi_pool_take_local(pm_pool_t *pool) {
 /* The one local push (free's fast path, the remote drain, the slow free):
  * by the owner, or by whoever holds an abandoned heap off its list. */
 PM_INLINE void pmi_pool_push_local(pm_heap_t *h, pm_pool_t *pool, pm_block_t *b) {
-  b->next = pool->local_free;
-  b->canary = pmi_canary(b);
+  pmi_pool_link(pool, b, pool->local_free);
   pool->local_free = b;
   if (pm_unlikely(--pool->nused == 0 || pool->free_events)) pmi_pool_free_event(h, pool, b, 1);
 }
 /* Splices a chain head..tail of n blocks of pool (freed by other threads,
  * linked through word 0, canaries in place) into local_free (heap.c's drain). */
+PM_INTERNAL void pmi_pool_splice_secure(pm_pool_t *pool, pm_block_t *head, uint32_t n);
 PM_INLINE void pmi_pool_splice_local(pm_heap_t *h, pm_pool_t *pool, pm_block_t *head, pm_block_t *tail, uint32_t n) {
-  tail->next = pool->local_free;
+  if (pm_config_secure) pmi_pool_splice_secure(pool, head, n);   /* checks and relinks: pool.c */
+  else tail->next = pool->local_free;
   pool->local_free = head;
   pool->nused -= n;
   if (pm_unlikely(pool->nused == 0 || pool->free_events)) pmi_pool_free_event(h, pool, head, n);
@@ -285,6 +401,14 @@ PM_INTERNAL void pmi_heap_drain_remote(pm_heap_t *h);
 PM_INTERNAL void pmi_heap_housekeep(pm_heap_t *h);
 /* malloc_trim: drain, release empty pools, decay everything now. */
 PM_INTERNAL bool pmi_heap_trim(void);
+/* The secure library's quarantine: p (checked, scrubbed, its bits flipped
+ * by the caller; bytes it holds in memory, a multiple of 16, below 4 GiB;
+ * large: a large block) waits in h's quarantine, and a random older block
+ * leaves it for its pool, its owner or large.c.  h may be NULL (no heap):
+ * p is released at once. */
+PM_INTERNAL void pmi_heap_quarantine(pm_heap_t *h, void *p, size_t bytes, bool large);
+/* Releases every block of h's quarantine (thread exit, trim). */
+PM_INTERNAL void pmi_heap_quarantine_flush(pm_heap_t *h);
 PM_INTERNAL size_t pmi_heap_count(void);
 PM_INTERNAL void pmi_heap_walk(void (*fn)(const pm_heap_t *h, void *arg), void *arg);
 PM_INTERNAL void pmi_heap_fork_prepare(void);
@@ -312,6 +436,30 @@ PM_INTERNAL void pmi_large_stats(pm_stats_t *out);
 PM_INTERNAL void pmi_large_fork_prepare(void);
 PM_INTERNAL void pmi_large_fork_parent(void);
 PM_INTERNAL void pmi_large_fork_child(void);
+
+/* ---- zero.c: malloc(0) of the secure library ----------------------------- */
+/* A distinct 16-byte slot of PROT_NONE memory, or NULL with errno = ENOMEM. */
+PM_INTERNAL void *pmi_zero_malloc(void);
+/* Does p lie in a zero-size region? */
+PM_INTERNAL bool pmi_zero_owns(const void *p);
+/* p (owned): fatal on a double or invalid free. */
+PM_INTERNAL void pmi_zero_free(void *p);
+/* p (owned) is handed out, else fatal naming the operation `what`. */
+PM_INTERNAL void pmi_zero_check_live(const void *p, const char *what);
+
+/* ---- secure.c: the secure library's entry points ------------------------ */
+/* alloc.c's entry points call these when pm_config_secure (docs/security.md). */
+PM_INTERNAL void *pmi_secure_malloc(size_t size);
+PM_INTERNAL void pmi_secure_free(void *p);
+PM_INTERNAL void *pmi_secure_realloc(void *p, size_t size);
+PM_INTERNAL void *pmi_secure_aligned(size_t alignment, size_t size);
+/* The size requested for p (malloc_usable_size of the secure library). */
+PM_INTERNAL size_t pmi_secure_usable_size(const void *p);
+/* free_sized and C++ sized delete: size must be the size requested for p. */
+PM_INTERNAL void pmi_secure_check_size(const void *p, size_t size, const char *what);
+/* The secure memcpy's check of [p, p + n), n > 0, destination (write) or
+ * source: inside the requested bytes of a block in use, when p is in one. */
+PM_INTERNAL void pmi_secure_check_copy(const void *p, size_t n, bool write);
 
 /* ---- alloc.c: the public entry points, hidden twins for internal callers -- */
 PM_INTERNAL void *pmi_malloc(size_t size);

@@ -34,6 +34,24 @@
  *                   the new one; if the move fails, restore the old mark.
  * The bug this replaced cleared the old mark after the move, when another
  * thread could already have mapped (and marked) the old range.
+ *
+ * ---- The secure library (issue 9; docs/security.md) ----------------------
+ * Guard pages: a secure mapping is
+ *     [header page][guard page][user data ...][guard page]
+ * (LARGE_GAP = two pages from the header to the user pointer, and
+ * LARGE_TAIL_GUARD = one page at the end, not counted in usable), so no
+ * linear overflow or underflow from the block reaches its header or the
+ * next mapping.  The guards are set before the chunk is marked and stay set
+ * while the mapping is cached.  secure.c hands freed mappings over with
+ * their user pages zeroed and PROT_NONE (so a use after free faults while
+ * they are cached too); a cached mapping is made read-write again when it
+ * is reused.  secure.c never calls pmi_large_realloc (it moves pages
+ * itself: mremap cannot move a mapping split by guards), and it clears
+ * `live` itself (one atomic exchange, so two frees racing in two threads
+ * are told apart) before the mapping reaches pmi_large_free.  That is all
+ * of this file's secure code: LARGE_GAP, LARGE_TAIL_GUARD,
+ * large_set_guards, the unguard on reuse from the cache and the assertion
+ * in pmi_large_free.
  */
 #include "os.h"
 
@@ -53,6 +71,16 @@ static struct {
   size_t cached_bytes;
   size_t nlive, live_bytes;             /* counters, outside the lock: relaxed */
 } large = {.lock = PM_LOCK_INITIALIZER};
+
+/* ---- Secure layout (see the header) ---------------------------------------- */
+#define LARGE_GAP (pm_config_secure ? 2 * PM_PAGE_SIZE : PM_PAGE_SIZE)   /* header .. user */
+#define LARGE_TAIL_GUARD (pm_config_secure ? PM_PAGE_SIZE : 0)
+
+/* The guard below hdr's user pointer and the one ending its mapping. */
+static bool large_set_guards(const pm_large_t *hdr) {
+  return pmi_os_guard((char *)hdr->user - PM_PAGE_SIZE, PM_PAGE_SIZE) &&
+         pmi_os_guard(hdr->map_base + hdr->map_size - LARGE_TAIL_GUARD, LARGE_TAIL_GUARD);
+}
 
 static void large_account(ptrdiff_t nlive, ptrdiff_t bytes) {
   pm_atomic_add_relaxed(&large.nlive, (size_t)nlive);
@@ -75,12 +103,12 @@ static void large_unmark(const void *user) {
 
 /* Writes the header of a block at user in [base, base + map_size). */
 static pm_large_t *large_header_init(char *base, size_t map_size, char *user, size_t alignment) {
-  pm_large_t *hdr = (pm_large_t *)(((uintptr_t)user & PM_CHUNK_MASK) == 0 ? user - PM_PAGE_SIZE : base);
+  pm_large_t *hdr = (pm_large_t *)(((uintptr_t)user & PM_CHUNK_MASK) == 0 ? user - LARGE_GAP : base);
   hdr->magic = PM_LARGE_MAGIC ^ (uintptr_t)user;
   hdr->user = user;
   hdr->map_base = base;
   hdr->map_size = map_size;
-  hdr->usable = (size_t)(base + map_size - user);
+  hdr->usable = (size_t)(base + map_size - LARGE_TAIL_GUARD - user);
   hdr->alignment = alignment;
   hdr->live = 1;
   hdr->sampled = 0;
@@ -89,7 +117,7 @@ static pm_large_t *large_header_init(char *base, size_t map_size, char *user, si
 
 /* Bytes to map for size bytes at offset: whole extent units. */
 static size_t large_map_size(size_t offset, size_t size) {
-  return pm_align_up(offset + (size == 0 ? 1 : size), PM_PAGEMAP_EXTENT_UNIT);
+  return pm_align_up(offset + (size == 0 ? 1 : size) + LARGE_TAIL_GUARD, PM_PAGEMAP_EXTENT_UNIT);
 }
 
 /* A block may keep a mapping bigger than it needs by a quarter, or by up to
@@ -123,7 +151,7 @@ static char *large_cache_take(size_t need, size_t *size_out) {
 
 /* A cached mapping (user pointer one page in): unmark, then unmap. */
 static void large_unmap(char *base, size_t size) {
-  large_unmark(base + PM_PAGE_SIZE);
+  large_unmark(base + LARGE_GAP);
   pmi_os_unmap(base, size);
   pmi_counters_mapped(-(ptrdiff_t)size);
 }
@@ -184,23 +212,28 @@ void *pmi_large_malloc(size_t size, size_t alignment, bool zero) {
 
 static void *large_malloc(size_t size, size_t alignment, bool zero) {
   pm_assert(size <= PM_LARGE_MAX && alignment <= PM_LARGE_MAX_ALIGN);
-  size_t offset = alignment <= PM_PAGE_SIZE ? PM_PAGE_SIZE : alignment;
+  size_t offset = alignment <= PM_PAGE_SIZE ? LARGE_GAP : alignment;
   size_t map_size = large_map_size(offset, size);
-  if (offset == PM_PAGE_SIZE) {
+  if (offset == LARGE_GAP) {
     size_t cached_size;
     char *base = large_cache_take(map_size, &cached_size);
     if (base != NULL) {                   /* still marked: re-mark cannot fail */
       pm_large_t *hdr = large_header_init(base, cached_size, base + offset, alignment);
+      if (pm_config_secure && !pmi_os_unguard(hdr->user, hdr->usable)) {   /* it waited PROT_NONE */
+        large_unmap(base, cached_size);
+        goto fresh;
+      }
       large_mark(hdr);
       if (zero) memset(hdr->user, 0, map_size - offset);
       large_account(1, (ptrdiff_t)cached_size);
       return hdr->user;
     }
   }
+fresh:;
   char *base = pmi_os_map(map_size, alignment < PM_CHUNK_SIZE ? PM_CHUNK_SIZE : alignment);
   if (base == NULL) return NULL;
   pm_large_t *hdr = large_header_init(base, map_size, base + offset, alignment);
-  if (!large_mark(hdr)) {                 /* before the pointer escapes */
+  if ((pm_config_secure && !large_set_guards(hdr)) || !large_mark(hdr)) {   /* before the pointer escapes */
     pmi_os_unmap(base, map_size);
     return NULL;
   }
@@ -214,13 +247,13 @@ pm_large_t *pmi_large_header(const void *p, unsigned kind) {
   if ((u & (PM_PAGE_SIZE - 1)) != 0) return NULL;
   pm_large_t *hdr;
   if (kind == PM_CHUNK_LARGE && u != chunk) hdr = (pm_large_t *)chunk;
-  else if (kind == PM_CHUNK_LARGE_AT_BASE && u == chunk) hdr = (pm_large_t *)(u - PM_PAGE_SIZE);
+  else if (kind == PM_CHUNK_LARGE_AT_BASE && u == chunk) hdr = (pm_large_t *)(u - LARGE_GAP);
   else return NULL;
   return hdr->magic == (PM_LARGE_MAGIC ^ u) && hdr->user == p ? hdr : NULL;
 }
 
 void pmi_large_free(pm_large_t *hdr) {
-  pm_assert(hdr->live == 1);
+  pm_assert(hdr->live == 1 || pm_config_secure);   /* secure.c cleared it at the free */
   if (pm_unlikely(hdr->sampled)) pmi_prof_large_free(hdr);
   hdr->live = 0;
   large_account(-1, -(ptrdiff_t)hdr->map_size);

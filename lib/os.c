@@ -17,6 +17,8 @@
 #include "os.h"
 #include "prim.h"
 
+#include <string.h>
+
 static uintptr_t os_hint;   /* lowest recent aligned mapping; relaxed */
 
 /* ---- Fault seam (unit builds) ------------------------------------------- */
@@ -82,6 +84,76 @@ bool pmi_os_move_to(void *p, size_t old_size, size_t new_size, void *target) {
     return false;
   }
   return pmi_prim_remap_to(p, old_size, new_size, target);
+}
+
+/* ---- Guards (secure library) ---------------------------------------------- */
+bool pmi_os_guard(void *p, size_t size) {
+  pm_assert((uintptr_t)p % PM_PAGE_SIZE == 0 && size % PM_PAGE_SIZE == 0);
+  return !os_should_fail() && pmi_prim_protect(p, size, false);
+}
+
+bool pmi_os_unguard(void *p, size_t size) {
+  pm_assert((uintptr_t)p % PM_PAGE_SIZE == 0 && size % PM_PAGE_SIZE == 0);
+  return pmi_prim_protect(p, size, true);
+}
+
+bool pmi_os_decommit(void *p, size_t size) {
+  pm_assert((uintptr_t)p % PM_PAGE_SIZE == 0 && size % PM_PAGE_SIZE == 0);
+  return pmi_prim_map_none(p, size) == p;
+}
+
+/* Calls fn on each run of [p, p + size) that lies on resident pages (all
+ * of it if mincore fails); stops early when fn returns false.  Returns the
+ * bytes visited. */
+static size_t os_resident_runs(const void *p, size_t size, bool (*fn)(char *run, size_t len, bool *ok), bool *ok) {
+  unsigned char vec[4096];                /* 16 MiB of pages per mincore */
+  char *lo = (char *)p, *hi = lo + size, *page = (char *)((uintptr_t)lo & ~(uintptr_t)(PM_PAGE_SIZE - 1));
+  size_t visited = 0;
+  while (page < hi && *ok) {
+    size_t n = pm_align_up((size_t)(hi - page), PM_PAGE_SIZE) / PM_PAGE_SIZE;
+    if (n > sizeof vec) n = sizeof vec;
+    bool known = pmi_prim_resident(page, n * PM_PAGE_SIZE, vec);
+    for (size_t i = 0, j; i < n && *ok; i = j) {   /* runs of pages with one state */
+      for (j = i + 1; j < n && (!known || (vec[j] & 1) == (vec[i] & 1)); j++) {
+      }
+      if (known && !(vec[i] & 1)) continue;
+      char *a = page + i * PM_PAGE_SIZE, *b = page + j * PM_PAGE_SIZE;
+      if (a < lo) a = lo;
+      if (b > hi) b = hi;
+      visited += (size_t)(b - a);
+      fn(a, (size_t)(b - a), ok);
+    }
+    page += n * PM_PAGE_SIZE;
+  }
+  return visited;
+}
+
+static bool os_zero_run(char *run, size_t len, bool *ok) {
+  memset(run, 0, len);
+  return *ok;
+}
+
+static bool os_check_run(char *run, size_t len, bool *ok) {
+  for (; len > 0 && ((uintptr_t)run & 15) != 0; run++, len--) *ok &= *run == 0;
+  *ok &= pm_is_zero16(run, len & ~(size_t)15);
+  for (run += len & ~(size_t)15, len &= 15; len > 0; run++, len--) *ok &= *run == 0;
+  return *ok;
+}
+
+size_t pmi_os_zero_resident(void *p, size_t size) {
+  bool ok = true;
+  return os_resident_runs(p, size, os_zero_run, &ok);
+}
+
+bool pmi_os_is_zero_resident(const void *p, size_t size) {
+  bool ok = true;
+  os_resident_runs(p, size, os_check_run, &ok);
+  return ok;
+}
+
+void *pmi_os_reserve(size_t size) {
+  pm_assert(size % PM_PAGE_SIZE == 0);
+  return os_should_fail() ? NULL : pmi_prim_map_none(NULL, size);
 }
 
 /* Kernels without CONFIG_ANON_VMA_NAME answer EINVAL: ask once. */

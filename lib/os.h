@@ -31,6 +31,25 @@ PM_INTERNAL bool pmi_os_resize_in_place(void *p, size_t old_size, size_t new_siz
  * target range may already have been unmapped by the kernel, so the caller
  * must not touch it again (it may belong to another thread by then). */
 PM_INTERNAL bool pmi_os_move_to(void *p, size_t old_size, size_t new_size, void *target);
+/* Guard pages (the secure library, docs/security.md): makes [p, p + size)
+ * (page multiples inside a mapping of ours) fault on any access, or
+ * read-write again.  False if the kernel refused (out of mappings). */
+PM_INTERNAL bool pmi_os_guard(void *p, size_t size);
+PM_INTERNAL bool pmi_os_unguard(void *p, size_t size);
+/* Drops the pages of [p, p + size) and makes the range fault on access
+ * until pmi_os_unguard (then it reads as zero).  False if refused. */
+PM_INTERNAL bool pmi_os_decommit(void *p, size_t size);
+/* Zeroes [p, p + size) by clearing only the parts on resident pages: the
+ * others read as zero already (anonymous memory never written, or purged),
+ * and touching them would make them resident.  Returns the bytes it
+ * cleared.  (The secure library's zero on free of big blocks.) */
+PM_INTERNAL size_t pmi_os_zero_resident(void *p, size_t size);
+/* Do the parts of [p, p + size) on resident pages read as zero?  (A page
+ * that is not resident reads as zero; one written since the last check is
+ * resident.)  The secure library's check on reuse of big blocks. */
+PM_INTERNAL bool pmi_os_is_zero_resident(const void *p, size_t size);
+/* size bytes of address space that fault on any access; NULL. */
+PM_INTERNAL void *pmi_os_reserve(size_t size);
 /* Names the mapping in /proc/self/maps ("poolmalloc arena" etc.) if the
  * kernel supports PR_SET_VMA. */
 PM_INTERNAL void pmi_os_name(void *p, size_t size, const char *name);

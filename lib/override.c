@@ -7,7 +7,8 @@
  * Also the glibc-internal __libc_* names (reached by old programs and by
  * libc's own hooks) and the statistics calls, which are formatted here from
  * pm_stats_get without stdio, except malloc_info whose interface is a FILE.
- * No logic beyond that mapping.
+ * No logic beyond that mapping (and, in the secure library, memcpy's two
+ * checks).
  */
 #include "alloc.c"
 
@@ -30,6 +31,22 @@ PM_LIBC(malloc_usable_size, override_usable_size);
 PM_LIBC(malloc_trim, pmi_malloc_trim);
 PM_LIBC(free_sized, pmi_free_sized);
 PM_LIBC(free_aligned_sized, pmi_free_aligned_sized);
+
+/* The secure library only: memcpy checked against the blocks it touches
+ * (docs/security.md, "Bounds-checked memcpy"), then glibc's memmove, which
+ * is not interposed.  Calls inside glibc never come here (they bind to its
+ * own hidden memcpy); calls from the program and other libraries do. */
+#if PM_SECURE
+/* (No restrict on the parameters: GCC would turn the memmove below back
+ * into a call to memcpy, this function.) */
+PM_EXPORT void *memcpy(void *dst, const void *src, size_t n) {
+  if (n != 0) {
+    pmi_secure_check_copy(dst, n, true);
+    pmi_secure_check_copy(src, n, false);
+  }
+  return memmove(dst, src, n);
+}
+#endif
 
 PM_LIBC(__libc_malloc, pmi_malloc);
 PM_LIBC(__libc_free, pmi_free);

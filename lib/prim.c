@@ -71,6 +71,27 @@ bool pmi_prim_remap_to(void *p, size_t old_size, size_t new_size, void *target) 
   return ok;
 }
 
+bool pmi_prim_protect(void *p, size_t size, bool accessible) {
+  int saved_errno = errno;
+  bool ok = mprotect(p, size, accessible ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;
+  errno = saved_errno;
+  return ok;
+}
+
+void *pmi_prim_map_none(void *at, size_t size) {
+  int saved_errno = errno;
+  void *p = mmap(at, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | (at != NULL ? MAP_FIXED : 0), -1, 0);
+  errno = saved_errno;
+  return p == MAP_FAILED ? NULL : p;
+}
+
+bool pmi_prim_resident(void *p, size_t size, unsigned char *vec) {
+  int saved_errno = errno;
+  bool ok = mincore(p, size, vec) == 0;
+  errno = saved_errno;
+  return ok;
+}
+
 bool pmi_prim_name(void *p, size_t size, const char *name) {
   int saved_errno = errno;
   bool ok = prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)p, size, (unsigned long)name) == 0;

@@ -2,7 +2,7 @@
 /* prim.h — the raw platform primitives (the only system calls poolmalloc
  * makes), as mimalloc's prim.h and hardened_malloc's memory.h.
  *
- * prim.c is the only file that calls mmap, munmap, madvise, mremap, prctl,
+ * prim.c is the only file that calls mmap, munmap, madvise, mremap, mprotect, mincore, prctl,
  * write, fcntl, clock_gettime, getrandom, sysconf or getauxval.  Every
  * function here is one system call (or two, where noted), safe before
  * initialisation and inside a fork child, never allocates, reports failure
@@ -28,6 +28,15 @@ bool pmi_prim_discard(void *p, size_t size, bool lazy);
 bool pmi_prim_remap_in_place(void *p, size_t old_size, size_t new_size);
 /* mremap onto target (MREMAP_MAYMOVE | MREMAP_FIXED). */
 bool pmi_prim_remap_to(void *p, size_t old_size, size_t new_size, void *target);
+/* mprotect: read-write (accessible) or PROT_NONE (a guard). */
+bool pmi_prim_protect(void *p, size_t size, bool accessible);
+/* An anonymous PROT_NONE mapping (MAP_NORESERVE): anywhere (at == NULL), or
+ * replacing [at, at + size) (MAP_FIXED: its pages are dropped, so they read
+ * as zero once made accessible again).  NULL on failure. */
+void *pmi_prim_map_none(void *at, size_t size);
+/* mincore: vec[i] & 1 when page i of [p, p + size) is resident.  False on
+ * failure. */
+bool pmi_prim_resident(void *p, size_t size, unsigned char *vec);
 /* Names an anonymous mapping in /proc/self/maps (PR_SET_VMA_ANON_NAME). */
 bool pmi_prim_name(void *p, size_t size, const char *name);
 /* write(2) until done, retrying on EINTR; gives up on any other error. */

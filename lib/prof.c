@@ -150,9 +150,9 @@ static void prof_cut(pm_pool_t *pool, uint64_t len) {
     pool->prof_stash = pool->free;
     pool->free = NULL;
   } else {
-    for (uint64_t i = 2; i < g; i++) before = before->next;   /* block g-1 */
-    pool->prof_stash = before->next;
-    before->next = NULL;
+    for (uint64_t i = 2; i < g; i++) before = pmi_pool_next(pool, before);   /* block g-1 */
+    pool->prof_stash = pmi_pool_next(pool, before);
+    pmi_pool_link(pool, before, NULL);
   }
   pool->prof_nstash = (uint16_t)(len - (g - 1));
 }
@@ -161,7 +161,7 @@ void *pmi_prof_pop_fresh(pm_pool_t *pool) {
   uint64_t len = pool->carved / pool->block_size - pool->nused;   /* local_free is empty */
   if (PM_DEBUG >= 2) {   /* the equation of types.h, checked by a walk */
     uint64_t n = 0;
-    for (pm_block_t *b = pool->free; b != NULL; b = b->next) n++;
+    for (pm_block_t *b = pool->free; b != NULL; b = pmi_pool_next(pool, b)) n++;
     pm_assert_internal(n == len && pool->local_free == NULL && pool->prof_stash == NULL);
   }
   prof_cut(pool, len);

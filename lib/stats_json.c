@@ -35,7 +35,7 @@ PM_NO_TSAN static void census_arena(const pm_arena_t *a, void *arg) {
   c->arena_header_resident += pm_align_up(sizeof(pm_arena_t), PM_PAGE_SIZE);
   c->slots_free_dirty += pm_popcount64(a->free_mask & a->dirty_mask);
   c->slots_free_clean += pm_popcount64(a->free_mask & ~a->dirty_mask);
-  for (unsigned s = PM_ARENA_FIRST_SLOT; s < PM_ARENA_SLOTS; s++) {
+  for (unsigned s = PM_ARENA_FIRST_SLOT; s <= PM_ARENA_LAST_SLOT; s++) {
     const pm_pool_t *pool = &a->pools[s];
     if (pool->head != pool || ((a->free_mask >> s) & 1)) continue;
     pmi_census_class_t *k = &c->cls[pool->cls];
@@ -180,7 +180,7 @@ static void json_collect_heap(const pm_heap_t *h, void *arg) {
 
 PM_NO_TSAN static void json_heap_usage(const pm_arena_t *a, void *arg) {
   heap_rows_t *r = arg;
-  for (unsigned s = PM_ARENA_FIRST_SLOT; s < PM_ARENA_SLOTS; s++) {
+  for (unsigned s = PM_ARENA_FIRST_SLOT; s <= PM_ARENA_LAST_SLOT; s++) {
     const pm_pool_t *pool = &a->pools[s];
     if (pool->head != pool || ((a->free_mask >> s) & 1)) continue;
     const pm_heap_t *owner = pm_atomic_load_relaxed(&pool->heap);

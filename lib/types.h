@@ -60,6 +60,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifndef PM_SECURE
+#define PM_SECURE 0   /* 1 for libpoolmalloc-secure (lib/lib.mk); checked below */
+#endif
+
 /* ---- Main tunable settings --------------------------------------------- */
 #define PM_CHUNK_SHIFT 20                       /* arenas are 1 MiB, as obmalloc's */
 #define PM_CHUNK_SIZE ((size_t)1 << PM_CHUNK_SHIFT)
@@ -68,7 +72,6 @@
 #define PM_SLOT_SHIFT 14                        /* 16 KiB: obmalloc's pool size */
 #define PM_SLOT_SIZE ((size_t)1 << PM_SLOT_SHIFT)
 #define PM_ARENA_SLOTS (PM_CHUNK_SIZE / PM_SLOT_SIZE)   /* 64 */
-#define PM_ARENA_FIRST_SLOT 1                   /* slot 0 holds pm_arena_t */
 #define PM_POOL_MAX_SLOTS 32                    /* 512 KiB: the largest pool */
 
 #define PM_ALIGN 16                             /* glibc's malloc alignment */
@@ -94,6 +97,23 @@
 #define PM_REMOTE_BATCH 32        /* remote frees pushed per CAS          */
 #define PM_HEAP_EMPTY_BYTES ((size_t)2 << 20)   /* empty pools a heap keeps */
 
+/* ---- The secure library (PM_SECURE; docs/security.md) ------------------ */
+/* Arena layout: the default library keeps pm_arena_t in slot 0 and pools in
+ * slots 1..63.  The secure one keeps pm_arena_t and the per-block bits in
+ * slots 0..1, whose last page is a guard (so no block's underflow reaches the
+ * metadata), and slot 63 is a guard (so no block's overflow reaches the next
+ * mapping, which may be another arena's header or a large block's header). */
+#define PM_ARENA_FIRST_SLOT (PM_SECURE ? 2 : 1) /* the first slot pools may use */
+#define PM_ARENA_LAST_SLOT (PM_SECURE ? 62 : 63) /* the last slot pools may use */
+#define PM_ARENA_POOL_SLOTS (PM_ARENA_LAST_SLOT - PM_ARENA_FIRST_SLOT + 1)
+#define PM_ARENA_BIT_PAIRS (PM_SECURE ? PM_ARENA_POOL_SLOTS * PM_SLOT_SIZE / PM_ALIGN / 64 : 0)
+#define PM_TAG_SIZE 4             /* secure: the tail canary of every block   */
+#define PM_QUARANTINE_SLOTS (PM_SECURE ? 64 : 1)   /* freed blocks held back */
+#define PM_QUARANTINE_BYTES ((size_t)2 << 20)       /* ... and their bytes    */
+#define PM_POOL_GUARD_MIN_SLOTS 8 /* secure: pools this wide get a guard slot */
+#define PM_SPARSE_MIN ((size_t)16 << 10)   /* secure: blocks this big are zeroed and
+                                              checked on their resident pages only */
+
 #if PM_SMALL_MAX % PM_ALIGN != 0 || PM_CHUNK_SHIFT - PM_SLOT_SHIFT != 6
 #error "the arena free mask is one uint64_t and small classes are 16 bytes apart"
 #endif
@@ -108,7 +128,14 @@ _Static_assert(PM_CHUNK_SIZE / PM_PAGEMAP_EXTENT_UNIT <= 1u << (8 - PM_PAGEMAP_K
 _Static_assert(PM_DEBUG >= 0 && PM_DEBUG <= 3, "PM_DEBUG is 0..3");
 _Static_assert(PM_GC == 0 || PM_GC == 1, "PM_GC is 0 or 1");
 
+/* PM_SECURE is not a configure knob: lib/lib.mk compiles the same sources
+ * twice, and libpoolmalloc-secure.so gets -DPM_SECURE=1 (issue 9;
+ * docs/security.md).  Code tests pm_config_secure, so both variants compile
+ * every time and the default library's paths fold the secure branches away. */
+_Static_assert(PM_SECURE == 0 || PM_SECURE == 1, "PM_SECURE is 0 or 1");
+
 static const bool pm_config_debug = PM_DEBUG > 0;
+static const bool pm_config_secure = PM_SECURE;
 
 /* ---- Blocks ------------------------------------------------------------ */
 typedef struct pm_block_s {
@@ -149,24 +176,40 @@ typedef struct pm_pool_s {
   uint8_t free_is_zero;         /* blocks on `free` are zero past word 1  */
   uint8_t cls;                  /* size class                             */
   /* ---- second line: slow-path state ---- */
-  uint32_t capacity;            /* blocks in the pool                     */
-  uint8_t nslots;               /* slots spanned (head only)              */
-  uint8_t carved_is_zero;       /* [start + carved, end) reads as zero    */
-  uint8_t in_list;              /* linked on heap->pools[cls]             */
-  uint8_t in_empty;             /* linked on heap's empty list            */
   struct pm_pool_s *next;       /* heap's class list                      */
   struct pm_pool_s *prev;
   struct pm_pool_s *empty_next; /* heap's list of kept empty pools        */
   struct pm_pool_s *empty_prev;
-  uint64_t emptied_ns;          /* when it last became empty (about)      */
   pm_block_t *prof_stash;       /* free list cut after a sampled block    */
+  uint64_t key;                 /* secure: free-list links are xor'ed with */
+                                /* it (random per pool life, pool.c)      */
+  uint32_t emptied;             /* when it last became empty, in units of */
+                                /* 2^20 ns (POOL_EMPTIED_SHIFT; wraps)    */
   float prof_left;              /* bytes to the pool's next sample (0: draw) */
+  uint16_t capacity;            /* blocks in the pool                     */
   uint16_t prof_nstash;         /* blocks on prof_stash                   */
   uint16_t prof_nsampled;       /* live profiled blocks in the pool       */
+  uint8_t nslots;               /* slots spanned (head only; secure: with */
+                                /* the guard slot, pool.c)                */
+  uint8_t carved_is_zero : 1;   /* [start + carved, end) reads as zero    */
+  uint8_t in_list : 1;          /* linked on heap->pools[cls]             */
+  uint8_t in_empty : 1;         /* linked on heap's empty list            */
 } pm_pool_t;
 _Static_assert(sizeof(pm_pool_t) == 128, "pool descriptors are two cache lines");
 _Static_assert(PM_POOL_MAX_SLOTS * PM_SLOT_SIZE <= UINT32_MAX, "pool offsets fit in 32 bits");
-_Static_assert(PM_SLOT_SIZE * PM_POOL_MAX_SLOTS / PM_ALIGN <= UINT16_MAX, "block counts fit the prof_n* fields");
+_Static_assert(PM_SLOT_SIZE * PM_POOL_MAX_SLOTS / PM_ALIGN <= UINT16_MAX, "block counts fit capacity and the prof_n* fields");
+
+/* ---- Per-block bits (secure library) -------------------------------------- */
+/* One pair of words per 64 granules of 16 bytes of an arena's pool slots
+ * (pool.c, "Allocated bits"): a block is handed out exactly when its alloc
+ * bit is set and its remote bit clear.  Only the pool's owner writes alloc
+ * (plain stores); threads freeing a block they do not own set remote with
+ * an atomic or, and the owner clears it (atomic and) when it hands the block
+ * out again.  The two words share a cache line. */
+typedef struct pm_block_bits_s {
+  uint64_t alloc;               /* owner: handed out                      */
+  uint64_t remote;              /* freed by another thread since          */
+} pm_block_bits_t;
 
 /* ---- Arenas ------------------------------------------------------------ */
 #define PM_ARENA_MAGIC 0x706d6172656e6121ULL   /* "pmarena!" */
@@ -186,8 +229,13 @@ typedef struct pm_arena_s {
   struct pm_arena_s *all_prev;
   char pad_[128 - 5 * 8 - 2 * 4 - 4 * 8];
   pm_pool_t pools[PM_ARENA_SLOTS];
+  pm_block_bits_t bits[];       /* secure: PM_ARENA_BIT_PAIRS pairs       */
 } pm_arena_t;
 _Static_assert(sizeof(pm_arena_t) <= PM_SLOT_SIZE, "arena header must fit in slot 0");
+_Static_assert(sizeof(pm_arena_t) + PM_ARENA_BIT_PAIRS * sizeof(pm_block_bits_t) +
+                   (PM_SECURE ? PM_PAGE_SIZE : 0) <= PM_ARENA_FIRST_SLOT * PM_SLOT_SIZE,
+               "the secure arena header, its bits and a guard page must fit before the first pool slot");
+_Static_assert(PM_POOL_MAX_SLOTS + PM_SECURE <= PM_ARENA_POOL_SLOTS, "a pool and its guard slot fit in an arena");
 
 /* ---- Large blocks ------------------------------------------------------ */
 typedef struct pm_large_s {
@@ -223,6 +271,13 @@ typedef struct pm_heap_s {
   uint64_t now_ns;                      /* the clock at the last housekeeping */
   struct pm_heap_s *all_next;           /* registry of every heap (lock)     */
   struct pm_heap_s *list_next;          /* abandoned or unused list (lock)   */
+  /* The secure library's quarantine (heap.c): blocks freed by this thread,
+   * checked and scrubbed, whose reuse is delayed (owner only). */
+  uint32_t nquarantined;                /* used entries of quarantine[]      */
+  size_t quarantine_bytes;              /* their bytes                       */
+  uint64_t rng;                         /* xorshift state: which to release  */
+  void *quarantine[PM_QUARANTINE_SLOTS];
+  uint32_t quarantine_size[PM_QUARANTINE_SLOTS];   /* bytes; | 1 when large */
 } pm_heap_t;
 
 #endif /* PM_TYPES_H */

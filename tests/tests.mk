@@ -193,10 +193,47 @@ TESTS += tests/oom/oom.sh
 endif
 EXTRA_DIST += tests/oom/oom.sh
 
+# ---- Misuse: one program per security property of the secure library ------
+# (docs/security.md), run by secure.sh against libpoolmalloc-secure.so, where
+# each must be caught, and against libpoolmalloc.so, whose outcome (caught
+# later, or not at all) is recorded there as what the default does not promise.
+PM_SECURE_MISUSE_BINS = tests/misuse/double_free_at_free tests/misuse/overflow \
+	tests/misuse/write_after_free tests/misuse/zero_on_free tests/misuse/zero_size \
+	tests/misuse/delayed_reuse tests/misuse/guard_pages tests/misuse/forged_link \
+	tests/misuse/sized_free tests/misuse/bounded_memcpy
+check_PROGRAMS += $(PM_SECURE_MISUSE_BINS)
+# They read and write out of bounds on purpose.
+PM_MISUSE_CFLAGS = $(PM_TEST_CFLAGS) -Wno-array-bounds
+tests_misuse_double_free_at_free_SOURCES = tests/misuse/double_free_at_free.c tests/misuse/misuse.h
+tests_misuse_double_free_at_free_CFLAGS = $(PM_MISUSE_CFLAGS)
+tests_misuse_double_free_at_free_LDADD = -lpthread
+tests_misuse_overflow_SOURCES = tests/misuse/overflow.c tests/misuse/misuse.h
+tests_misuse_overflow_CFLAGS = $(PM_MISUSE_CFLAGS)
+tests_misuse_write_after_free_SOURCES = tests/misuse/write_after_free.c tests/misuse/misuse.h
+tests_misuse_write_after_free_CFLAGS = $(PM_MISUSE_CFLAGS)
+tests_misuse_zero_on_free_SOURCES = tests/misuse/zero_on_free.c tests/misuse/misuse.h
+tests_misuse_zero_on_free_CFLAGS = $(PM_MISUSE_CFLAGS)
+tests_misuse_zero_size_SOURCES = tests/misuse/zero_size.c tests/misuse/misuse.h
+tests_misuse_zero_size_CFLAGS = $(PM_MISUSE_CFLAGS)
+tests_misuse_delayed_reuse_SOURCES = tests/misuse/delayed_reuse.c tests/misuse/misuse.h
+tests_misuse_delayed_reuse_CFLAGS = $(PM_MISUSE_CFLAGS)
+tests_misuse_guard_pages_SOURCES = tests/misuse/guard_pages.c tests/misuse/misuse.h
+tests_misuse_guard_pages_CFLAGS = $(PM_MISUSE_CFLAGS)
+tests_misuse_forged_link_SOURCES = tests/misuse/forged_link.c tests/misuse/misuse.h
+tests_misuse_forged_link_CFLAGS = $(PM_MISUSE_CFLAGS)
+tests_misuse_sized_free_SOURCES = tests/misuse/sized_free.c tests/misuse/misuse.h
+tests_misuse_sized_free_CFLAGS = $(PM_MISUSE_CFLAGS)
+tests_misuse_bounded_memcpy_SOURCES = tests/misuse/bounded_memcpy.c tests/misuse/misuse.h
+tests_misuse_bounded_memcpy_CFLAGS = $(PM_MISUSE_CFLAGS)
+if !PM_SANITIZE
+TESTS += tests/misuse/secure.sh
+endif
+EXTRA_DIST += tests/misuse/secure.sh
+
 # ---- Preload: real programs under LD_PRELOAD --------------------------------
 PM_PRELOAD_TESTS = tests/preload/python.sh tests/preload/sort.sh \
 	tests/preload/gcc.sh tests/preload/git.sh tests/preload/coreutils.sh \
-	tests/preload/pmrun.sh tests/preload/options.sh
+	tests/preload/pmrun.sh tests/preload/options.sh tests/preload/secure.sh
 if !PM_SANITIZE
 TESTS += $(PM_PRELOAD_TESTS)
 endif

@@ -23,19 +23,23 @@ EXTRA_DIST += tools/pmrun.in tools/test tools/gen-options-doc tools/quickstart \
 	tools/build tools/install-deps tools/check-deb tools/fastpath-count \
 	tools/prof-cost
 
-pmrun_subst = sed -e 's|@PACKAGE_VERSION[@]|$(PACKAGE_VERSION)|g' -e "s|@PMRUN_LIB[@]|$$pmrun_lib|g"
+pmrun_subst = sed -e 's|@PACKAGE_VERSION[@]|$(PACKAGE_VERSION)|g' -e "s|@PMRUN_LIB[@]|$$pmrun_lib|g" \
+	-e "s|@PMRUN_SECURE_LIB[@]|$$pmrun_secure_lib|g"
 
 tools/pmrun: $(top_srcdir)/tools/pmrun.in Makefile
 	$(AM_V_GEN)$(MKDIR_P) tools && \
 	pmrun_lib='$(abs_top_builddir)/lib/.libs/libpoolmalloc.so' && \
+	pmrun_secure_lib='$(abs_top_builddir)/lib/.libs/libpoolmalloc-secure.so' && \
 	$(pmrun_subst) $(top_srcdir)/tools/pmrun.in > $@.tmp && chmod +x $@.tmp && mv $@.tmp $@
 
 # The library's soname (libpoolmalloc.so.0) from libtool's .la: the file the
 # runtime package ships, where the bare .so is only the -dev symlink.
-install-exec-local: lib/libpoolmalloc.la
+install-exec-local: lib/libpoolmalloc.la lib/libpoolmalloc-secure.la
 	@pmrun_lib=`sed -n "s/^dlname='\(.*\)'$$/\1/p" lib/libpoolmalloc.la`; \
+	pmrun_secure_lib=`sed -n "s/^dlname='\(.*\)'$$/\1/p" lib/libpoolmalloc-secure.la`; \
 	if test -z "$$pmrun_lib"; then echo "pmrun needs the shared library (configure --enable-shared)" >&2; exit 1; fi; \
 	pmrun_lib='$(libdir)'/$$pmrun_lib; \
+	pmrun_secure_lib='$(libdir)'/$$pmrun_secure_lib; \
 	$(MKDIR_P) '$(DESTDIR)$(bindir)' && \
 	echo " generating $(DESTDIR)$(bindir)/pmrun (preloads $$pmrun_lib)" && \
 	$(pmrun_subst) $(top_srcdir)/tools/pmrun.in > '$(DESTDIR)$(bindir)/pmrun' && \

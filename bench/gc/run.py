@@ -145,7 +145,7 @@ def micro_suite():
         notes.append("pm_obj: bench/gc/gcbench not built")
     if os.access(allocbench, os.X_OK):
         for a in allocators:
-            pre = os.environ.get("PM_BENCH_PRELOAD_" + a, "")
+            pre = os.environ.get("PM_BENCH_PRELOAD_" + a.replace("-", "_"), "")   # sh drops '-' names
             if a != "glibc" and not pre:
                 notes.append("%s: no preload path" % a)
                 continue

@@ -31,7 +31,7 @@ all=${PM_BENCH_ALL:-$(sed 's/#.*//' "$PM_BENCH_SRC/bench/allocators" | awk 'NF {
 for a in $all; do
 	case " $PM_BENCH_ALLOCATORS " in
 	*" $a "*) columns="$columns $a" ;;
-	*) eval "why=\${PM_BENCH_SKIP_$a:-not selected}"
+	*) eval "why=\${PM_BENCH_SKIP_$(echo "$a" | tr - _):-not selected}"
 	   notes="$notes|$a: not measured ($why)" ;;
 	esac
 done
@@ -53,7 +53,7 @@ total=$((PM_BENCH_REPS * $(echo $columns | wc -w)))
 while [ "$rep" -lt "$PM_BENCH_REPS" ]; do
 	for a in $columns; do
 		echo "progress: $runs/$total" >&2
-		eval "preload=\${PM_BENCH_PRELOAD_$a:-}"
+		eval "preload=\${PM_BENCH_PRELOAD_$(echo "$a" | tr - _):-}"
 		json="$tmp/$a-$rep.json"
 		if [ -n "$preload" ]; then
 			LD_PRELOAD="$preload" "$bin" --benchmark_min_time="$min_time" \
