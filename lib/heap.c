@@ -205,6 +205,7 @@ static void heap_collect(pm_heap_t *h) {
 static void heap_thread_exit(void *arg) {
   pm_heap_t *h = arg;
   pmi_heap_flush_remote();
+  pmi_large_tcache_thread_exit();   /* issue 8 §1: the thread's large-block cache */
   if (pmi_heap_tls == h) pmi_heap_tls = (pm_heap_t *)&pmi_heap_empty;
   heap_collect(h);
   pthread_mutex_lock(&heaps.lock);

@@ -1,65 +1,61 @@
-/* large.c — blocks above PM_MEDIUM_MAX, one mapping each.
+/* large.c — blocks above PM_MEDIUM_MAX: the entry points and the header.
  *
- * Layout (types.h): a pm_large_t header page, then the user's pages.  The
- * mapping starts on a chunk boundary, so the chunk holding the user pointer
- * is marked PM_CHUNK_LARGE and the header is found at its base.  For
- * alignments of a chunk or more the user pointer is itself a chunk base
- * (PM_CHUNK_LARGE_AT_BASE) and the header is the page below it.
+ * Where a large block lives (issue 8 §1):
+ *   alignment < 1 MiB   a span of whole chunks of a region (large_region.c),
+ *                       which reuses memory already faulted in across sizes,
+ *                       splits and coalesces; blocks of one chunk also pass
+ *                       through the freeing thread's small cache
+ *                       (large_tcache.c), so a malloc/free pair of 256 KiB
+ *                       takes no lock and reads no clock.
+ *   alignment >= 1 MiB  a mapping of its own, unmapped when freed (rare).
  *
- * Mappings are multiples of PM_PAGEMAP_EXTENT_UNIT (16 KiB) so that the
- * chunk map can say exactly how much of the first chunk is ours.
- * realloc grows or shrinks in place with mremap; when the neighbouring range
- * is taken the pages are moved (not copied) to a new chunk-aligned range.
- * Freed mappings of ordinary alignment wait in a small cache (at most
- * PM_LARGE_CACHE_SLOTS entries and POOLMALLOC_LARGE_CACHE_MB bytes) for
- * reuse by a request that leaves at most a quarter or 1 MiB of them unused
- * (large_slack_ok); entries older than the decay delay are unmapped.  A cached header keeps live == 0 and its chunk stays
- * marked, so a second free of it is reported as a double free.
- * Locking: one mutex for the cache, never held across a system call; the
- * live counters are atomics.
+ * Layout (types.h): a pm_large_t header at the first chunk of the span,
+ * then the user's bytes from base + max(page, alignment) to the span's end
+ * (usable_size); for a block of its own with alignment >= 1 MiB the user
+ * pointer is a chunk base (PM_CHUNK_LARGE_AT_BASE) and the header is the
+ * page below it.  The header is trusted only after its magic (MAGIC ^ user)
+ * and user fields match; a region block's extent is then taken from the
+ * region's bitmaps, never from the header, and a header naming a region or
+ * span that does not exist aborts.  Double frees: a freed header keeps
+ * live == 0 and its chunk stays marked while its span is cached (in a
+ * thread's cache, or free and dirty in its region), so a second free is
+ * reported as a double free.
  *
- * Address space (the chunk-map rule, pagemap.c; issue 7 §1).  Every path
- * that maps, unmaps, moves or reuses a range keeps the map right at every
- * instant another thread can observe:
- *   malloc (fresh)  map, write the header, mark, then return the pointer;
- *   malloc (cached) the mapping never stopped being marked; re-mark it;
- *   free            cache it (still marked, live == 0, so a second free is
- *                   a double free) or clear the mark, then munmap;
- *   evict, decay    take it out of the cache under the lock, clear the
- *                   mark, then munmap (nobody else can reach it any more);
- *   realloc grow    mremap in place, then widen the mark;
- *   realloc shrink  narrow the mark, then mremap in place;
- *   realloc move    clear the old mark, mremap to the new range, then mark
- *                   the new one; if the move fails, restore the old mark.
- * The bug this replaced cleared the old mark after the move, when another
- * thread could already have mapped (and marked) the old range.
+ * Address space (the chunk-map rule, pagemap.c; issue 7 §1): a block's
+ * first chunk is marked PM_CHUNK_LARGE once its header is written and before
+ * the pointer is returned; no other chunk of a live span is ever marked:
+ *   malloc, region    take a span under the lock (chunks inside it that
+ *                     still carried a freed header's mark are unmarked
+ *                     there), write the header, mark, return
+ *   malloc, tcache    the cached span never stopped being marked: set live
+ *   free              live = 0, then to the thread's cache or the region
+ *                     (still marked: the freed header stays readable)
+ *   realloc, in place grow: the chunks taken are unmarked under the lock
+ *                     before the block may use them; shrink: the chunks
+ *                     given back were never marked
+ *   realloc, move     a new block, copy, free the old one
+ *   purge, unmap      large_region.c unmarks first
+ *   own mapping       map, header, mark, return; free: unmark, then unmap
+ * Locking: pmi_large_lock covers the regions and the registry of thread
+ * caches; it is never taken on the thread-cache paths, and the header write,
+ * the mark and any zeroing happen after it is released.
  */
 #include "os.h"
 
-#include <pthread.h>
 #include <string.h>
 
-typedef struct large_cached_s {
-  char *base;
-  size_t size;
-  uint64_t freed_ns;
-} large_cached_t;
+pthread_mutex_t pmi_large_lock = PM_LOCK_INITIALIZER;
 
+/* Blocks with a mapping of their own (alignment >= 1 MiB). */
 static struct {
-  pthread_mutex_t lock;
-  large_cached_t cache[PM_LARGE_CACHE_SLOTS];
-  unsigned ncached;
-  size_t cached_bytes;
-  _Atomic size_t nlive, live_bytes;     /* counters, outside the lock */
-} large = {.lock = PM_LOCK_INITIALIZER};
+  _Atomic size_t nlive, live_bytes;
+} large_own;
 
-static void large_account(ptrdiff_t nlive, ptrdiff_t bytes) {
-  atomic_fetch_add_explicit(&large.nlive, (size_t)nlive, memory_order_relaxed);
-  atomic_fetch_add_explicit(&large.live_bytes, (size_t)bytes, memory_order_relaxed);
-}
+#define LARGE_OWN_MAPPING UINT32_MAX   /* pm_large_t.region of such a block */
 
-/* Marks the chunk of hdr's user pointer with the part of it the mapping
- * covers.  False (ENOMEM) only if the chunk map could not grow. */
+/* Marks the chunk of hdr's user pointer with the part of it the block
+ * covers.  Cannot fail for region blocks (their leaves exist); false
+ * (ENOMEM) only if the chunk map could not grow for a mapping of its own. */
 static bool large_mark(const pm_large_t *hdr) {
   char *chunk = (char *)((uintptr_t)hdr->user & ~(uintptr_t)PM_CHUNK_MASK);
   size_t covered = (size_t)(hdr->map_base + hdr->map_size - chunk);
@@ -72,8 +68,8 @@ static void large_unmark(const void *user) {
   pmi_pagemap_set((void *)((uintptr_t)user & ~(uintptr_t)PM_CHUNK_MASK), PM_CHUNK_FOREIGN, 0);
 }
 
-/* Writes the header of a block at user in [base, base + map_size). */
-static pm_large_t *large_header_init(char *base, size_t map_size, char *user, size_t alignment) {
+/* Writes the header of a live block at user in [base, base + map_size). */
+static pm_large_t *large_header_init(char *base, size_t map_size, char *user, size_t alignment, uint32_t region) {
   pm_large_t *hdr = (pm_large_t *)(((uintptr_t)user & PM_CHUNK_MASK) == 0 ? user - PM_PAGE_SIZE : base);
   hdr->magic = PM_LARGE_MAGIC ^ (uintptr_t)user;
   hdr->user = user;
@@ -82,121 +78,104 @@ static pm_large_t *large_header_init(char *base, size_t map_size, char *user, si
   hdr->usable = (size_t)(base + map_size - user);
   hdr->alignment = alignment;
   hdr->live = 1;
+  hdr->region = region;
   return hdr;
 }
 
-/* Bytes to map for size bytes at offset: whole extent units. */
+static size_t large_offset(size_t alignment) { return alignment <= PM_PAGE_SIZE ? PM_PAGE_SIZE : alignment; }
+
+/* The block's extent from its base: whole 16 KiB units, as the chunk map
+ * records it.  usable_size is map_size - offset; the rest of the span's
+ * last chunk belongs to the block's span but is never handed out. */
 static size_t large_map_size(size_t offset, size_t size) {
-  return pm_align_up(offset + (size == 0 ? 1 : size), PM_PAGEMAP_EXTENT_UNIT);
+  return pm_align_up(offset + size, PM_PAGEMAP_EXTENT_UNIT);   /* offset >= a page */
 }
 
-/* A block may keep a mapping bigger than it needs by a quarter, or by up to
- * PM_LARGE_SLACK_MAX: reusing a cached 1 MiB mapping for a 300 KiB request
- * costs no RSS that the cache was not already holding, and lets realloc
- * grow into it without a system call or a page fault. */
-#define PM_LARGE_SLACK_MAX PM_CHUNK_SIZE
-static bool large_slack_ok(size_t map_size, size_t need) {
-  return map_size - need <= need / 4 || map_size - need <= PM_LARGE_SLACK_MAX;
-}
+static size_t large_nchunks(size_t map_size) { return (map_size + PM_CHUNK_SIZE - 1) >> PM_CHUNK_SHIFT; }
 
-/* ---- The cache of freed mappings ---------------------------------------- */
-static char *large_cache_take(size_t need, size_t *size_out) {
-  pthread_mutex_lock(&large.lock);
-  unsigned best = PM_LARGE_CACHE_SLOTS;
-  for (unsigned i = 0; i < large.ncached; i++) {
-    size_t s = large.cache[i].size;
-    if (s >= need && large_slack_ok(s, need) && (best == PM_LARGE_CACHE_SLOTS || s < large.cache[best].size))
-      best = i;
-  }
-  char *base = NULL;
-  if (best != PM_LARGE_CACHE_SLOTS) {
-    base = large.cache[best].base;
-    *size_out = large.cache[best].size;
-    large.cached_bytes -= *size_out;
-    large.cache[best] = large.cache[--large.ncached];
-  }
-  pthread_mutex_unlock(&large.lock);
-  return base;
-}
+/* Runs a decay epoch when one is due; the caller holds pmi_large_lock.
+ * Every region operation passes here, so decay needs no housekeeping tick
+ * in programs that only allocate large blocks. */
+static void large_tick_locked(uint64_t now) { pmi_large_region_decay(now, false); }
 
-/* A cached mapping (user pointer one page in): unmark, then unmap. */
-static void large_unmap(char *base, size_t size) {
-  large_unmark(base + PM_PAGE_SIZE);
-  pmi_os_unmap(base, size);
-  pmi_stats_mapped(-(ptrdiff_t)size);
-}
-
-/* Keeps the mapping if it fits; otherwise (or evicting the oldest to make
- * room) unmaps.  Unmapping happens after the lock is dropped. */
-static void large_cache_put(char *base, size_t size) {
-  size_t cap = (size_t)pmi_option(PM_OPTION_LARGE_CACHE_MB) << 20;
-  large_cached_t evicted[PM_LARGE_CACHE_SLOTS + 1];
-  unsigned nevicted = 0;
-  pthread_mutex_lock(&large.lock);
-  if (size > cap) {
-    evicted[nevicted++] = (large_cached_t){base, size, 0};
-  } else {
-    while (large.ncached == PM_LARGE_CACHE_SLOTS || large.cached_bytes + size > cap) {
-      unsigned oldest = 0;
-      for (unsigned i = 1; i < large.ncached; i++)
-        if (large.cache[i].freed_ns < large.cache[oldest].freed_ns) oldest = i;
-      evicted[nevicted++] = large.cache[oldest];
-      large.cached_bytes -= large.cache[oldest].size;
-      large.cache[oldest] = large.cache[--large.ncached];
-    }
-    large.cache[large.ncached++] = (large_cached_t){base, size, pmi_os_now_ns()};
-    large.cached_bytes += size;
-  }
-  pthread_mutex_unlock(&large.lock);
-  for (unsigned i = 0; i < nevicted; i++) large_unmap(evicted[i].base, evicted[i].size);
-}
-
-bool pmi_large_decay(uint64_t now_ns, bool force) {
-  uint64_t delay = (uint64_t)pmi_option(PM_OPTION_DECAY_MS) * 1000000u;
-  if (__atomic_load_n(&large.ncached, __ATOMIC_RELAXED) == 0) return false;
-  large_cached_t evicted[PM_LARGE_CACHE_SLOTS];
-  unsigned nevicted = 0;
-  pthread_mutex_lock(&large.lock);
-  for (unsigned i = 0; i < large.ncached;) {
-    if (force || now_ns - large.cache[i].freed_ns >= delay) {
-      evicted[nevicted++] = large.cache[i];
-      large.cached_bytes -= large.cache[i].size;
-      large.cache[i] = large.cache[--large.ncached];
-    } else {
-      i++;
-    }
-  }
-  pthread_mutex_unlock(&large.lock);
-  for (unsigned i = 0; i < nevicted; i++) large_unmap(evicted[i].base, evicted[i].size);
-  return nevicted > 0;
-}
-
-/* ---- malloc, free, realloc ---------------------------------------------- */
-void *pmi_large_malloc(size_t size, size_t alignment, bool zero) {
-  pm_assert(size <= PM_LARGE_MAX && alignment <= PM_LARGE_MAX_ALIGN);
-  size_t offset = alignment <= PM_PAGE_SIZE ? PM_PAGE_SIZE : alignment;
-  size_t map_size = large_map_size(offset, size);
-  if (offset == PM_PAGE_SIZE) {
-    size_t cached_size;
-    char *base = large_cache_take(map_size, &cached_size);
-    if (base != NULL) {                   /* still marked: re-mark cannot fail */
-      pm_large_t *hdr = large_header_init(base, cached_size, base + offset, alignment);
-      large_mark(hdr);
-      if (zero) memset(hdr->user, 0, map_size - offset);
-      large_account(1, (ptrdiff_t)cached_size);
-      return hdr->user;
-    }
-  }
-  char *base = pmi_os_map(map_size, alignment < PM_CHUNK_SIZE ? PM_CHUNK_SIZE : alignment);
+/* ---- Blocks with a mapping of their own (alignment >= 1 MiB) ------------- */
+static void *large_own_malloc(size_t size, size_t alignment) {
+  size_t map_size = large_map_size(alignment, size);
+  char *base = pmi_os_map(map_size, alignment);
   if (base == NULL) return NULL;
-  pm_large_t *hdr = large_header_init(base, map_size, base + offset, alignment);
+  pm_large_t *hdr = large_header_init(base, map_size, base + alignment, alignment, LARGE_OWN_MAPPING);
   if (!large_mark(hdr)) {                 /* before the pointer escapes */
     pmi_os_unmap(base, map_size);
     return NULL;
   }
   pmi_stats_mapped((ptrdiff_t)map_size);
-  large_account(1, (ptrdiff_t)map_size);
+  atomic_fetch_add_explicit(&large_own.nlive, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&large_own.live_bytes, map_size, memory_order_relaxed);
+  return hdr->user;                       /* fresh mapping: already zero */
+}
+
+static void large_own_free(pm_large_t *hdr) {
+  char *base = hdr->map_base;
+  size_t size = hdr->map_size;
+  atomic_fetch_sub_explicit(&large_own.nlive, 1, memory_order_relaxed);
+  atomic_fetch_sub_explicit(&large_own.live_bytes, size, memory_order_relaxed);
+  large_unmark(hdr->user);                /* hdr is inside the mapping */
+  pmi_os_unmap(base, size);
+  pmi_stats_mapped(-(ptrdiff_t)size);
+}
+
+/* ---- malloc ----------------------------------------------------------------- */
+/* A one-chunk block from this thread's cache for a request of another
+ * extent, or for calloc. */
+static void *large_from_tcache(pm_large_t *hdr, size_t size, bool zero) {
+  size_t map_size = large_map_size(PM_PAGE_SIZE, size);
+  if (map_size != hdr->map_size) {        /* a new extent: re-mark before it escapes */
+    hdr->map_size = map_size;
+    hdr->usable = map_size - PM_PAGE_SIZE;
+    large_mark(hdr);
+  }
+  hdr->live = 1;
+  if (zero) memset(hdr->user, 0, size);
   return hdr->user;
+}
+
+PM_NOINLINE static void *large_malloc_slow(size_t size, size_t alignment, bool zero) {
+  if (alignment >= PM_CHUNK_SIZE) return large_own_malloc(size, alignment);
+  if (alignment <= PM_PAGE_SIZE && size <= PM_CHUNK_SIZE - PM_PAGE_SIZE) {
+    pm_large_t *hdr = pmi_large_tcache_pop();
+    if (hdr != NULL) return large_from_tcache(hdr, size, zero);
+  }
+  pmi_large_tcache_attach();
+  size_t offset = large_offset(alignment), map_size = large_map_size(offset, size);
+  size_t nchunks = large_nchunks(map_size);
+  uint64_t now = pmi_os_now_ns();
+  pm_lspan_t span;
+  pthread_mutex_lock(&pmi_large_lock);
+  large_tick_locked(now);
+  bool ok = pmi_large_region_take(nchunks, &span);
+  pthread_mutex_unlock(&pmi_large_lock);
+  if (!ok) return NULL;
+  pm_large_t *hdr = large_header_init(span.base, map_size, span.base + offset, alignment, span.region);
+  large_mark(hdr);                        /* the region's leaves exist: cannot fail */
+  if (zero && !span.zero) memset(hdr->user, 0, size);
+  return hdr->user;
+}
+
+/* The fast path: the block on top of this thread's cache has the extent
+ * this request needs (a malloc/free loop of one size), so it only changes
+ * hands; anything else goes out of line. */
+void *pmi_large_malloc(size_t size, size_t alignment, bool zero) {
+  pm_assert(size <= PM_LARGE_MAX && alignment <= PM_LARGE_MAX_ALIGN);
+  pm_large_tcache_t *tc = pmi_large_tcache_tls;
+  if (pm_likely(tc != NULL && tc->n != 0 && alignment <= PM_PAGE_SIZE && !zero)) {
+    pm_large_t *hdr = tc->slot[tc->n - 1];
+    if (pm_likely(hdr->map_size == large_map_size(PM_PAGE_SIZE, size))) {
+      pmi_large_tcache_pop();
+      hdr->live = 1;
+      return hdr->user;
+    }
+  }
+  return large_malloc_slow(size, alignment, zero);
 }
 
 pm_large_t *pmi_large_header(const void *p, unsigned kind) {
@@ -209,94 +188,104 @@ pm_large_t *pmi_large_header(const void *p, unsigned kind) {
   return hdr->magic == (PM_LARGE_MAGIC ^ u) && hdr->user == p ? hdr : NULL;
 }
 
-void pmi_large_free(pm_large_t *hdr) {
-  pm_assert(hdr->live == 1);
-  hdr->live = 0;
-  large_account(-1, -(ptrdiff_t)hdr->map_size);
-  if (hdr->alignment <= PM_PAGE_SIZE) {
-    large_cache_put(hdr->map_base, hdr->map_size);   /* stays marked */
-  } else {                                  /* hdr is inside the mapping */
-    char *base = hdr->map_base;
-    size_t size = hdr->map_size;
-    large_unmark(hdr->user);
-    pmi_os_unmap(base, size);
-    pmi_stats_mapped(-(ptrdiff_t)size);
-  }
+/* ---- free ------------------------------------------------------------------- */
+PM_NORETURN PM_COLD static void large_corrupt(const pm_large_t *hdr, const char *what) {
+  pmi_fatal("invalid %s of %p (its large block header does not match its region)", what, hdr->user);
 }
 
-/* Moves hdr's mapping to a new chunk-aligned range of new_size bytes (the
- * kernel moves the pages; nothing is copied).  The new chunk's map leaf is
- * made to exist first, so marking it afterwards cannot fail; the old mark is
- * cleared before the old range becomes free.  NULL: nothing changed. */
-static char *large_move(pm_large_t *hdr, size_t new_size) {
-  char *user = hdr->user, *base = hdr->map_base;
-  size_t offset = (size_t)(user - base), old_size = hdr->map_size, alignment = hdr->alignment;
-  char *target = pmi_os_map(new_size, PM_CHUNK_SIZE);
-  if (target == NULL) return NULL;
-  if (!pmi_pagemap_prepare(target)) {
-    pmi_os_unmap(target, new_size);
-    return NULL;
+/* Returns region spans whose headers already say live == 0 (the caller
+ * wrote it before the span could be reused).  Also the thread cache's flush. */
+void pmi_large_give_locked(pm_large_t *hdr) {
+  if (pmi_large_region_give(hdr->region, hdr->map_base) == 0) large_corrupt(hdr, "free");
+}
+
+PM_NOINLINE static void large_free_slow(pm_large_t *hdr) {
+  if (hdr->region == LARGE_OWN_MAPPING && hdr->alignment >= PM_CHUNK_SIZE) {
+    large_own_free(hdr);
+    return;
   }
-  large_unmark(user);
-  if (!pmi_os_move_to(base, old_size, new_size, target)) {
-    large_mark(hdr);                         /* the old range never stopped being ours */
-    return NULL;
-  }
-  pm_large_t *moved = large_header_init(target, new_size, target + offset, alignment);
-  large_mark(moved);
-  return moved->user;
+  hdr->live = 0;                          /* before the span can be taken again */
+  uint64_t now = pmi_os_now_ns();
+  pthread_mutex_lock(&pmi_large_lock);
+  large_tick_locked(now);
+  pmi_large_give_locked(hdr);
+  pthread_mutex_unlock(&pmi_large_lock);
+}
+
+void pmi_large_free(pm_large_t *hdr) {
+  pm_assert(hdr->live == 1);
+  if (pm_likely(hdr->map_size <= PM_CHUNK_SIZE && hdr->alignment <= PM_PAGE_SIZE) && pmi_large_tcache_push(hdr))
+    return;
+  large_free_slow(hdr);
+}
+
+/* ---- realloc ---------------------------------------------------------------- */
+static void *large_realloc_move(pm_large_t *hdr, size_t size) {
+  void *q = pmi_large_malloc(size, PM_ALIGN, false);
+  if (q == NULL) return NULL;
+  memcpy(q, hdr->user, size < hdr->usable ? size : hdr->usable);
+  pmi_large_free(hdr);
+  return q;
 }
 
 /* PM_MEDIUM_MAX < size <= PM_LARGE_MAX.  Returns the (possibly moved)
- * block, or NULL with the old block untouched. */
+ * block, or NULL with the old block untouched.  A region block grows into
+ * the free chunks after it, or shrinks by giving its tail chunks back, in
+ * place; otherwise it moves. */
 void *pmi_large_realloc(pm_large_t *hdr, size_t size) {
-  char *user = hdr->user, *base = hdr->map_base;
   pm_assert(hdr->live == 1 && size <= PM_LARGE_MAX);
-  if (hdr->alignment > PM_PAGE_SIZE) {        /* rare: keep it simple, copy */
-    void *q = pmi_large_malloc(size, PM_ALIGN, false);
-    if (q == NULL) return NULL;
-    memcpy(q, user, size < hdr->usable ? size : hdr->usable);
-    pmi_large_free(hdr);
-    return q;
+  if (hdr->region == LARGE_OWN_MAPPING) {     /* rare: keep it simple, copy */
+    if (size <= hdr->usable && size >= hdr->usable / 2) return hdr->user;
+    return large_realloc_move(hdr, size);
   }
-  size_t offset = (size_t)(user - base), old_size = hdr->map_size;
-  size_t new_size = large_map_size(offset, size);
-  if (new_size <= old_size && large_slack_ok(old_size, new_size)) {   /* fits */
-    hdr->usable = old_size - offset;
+  char *user = hdr->user, *base = hdr->map_base;
+  size_t offset = (size_t)(user - base), map_size = large_map_size(offset, size);
+  size_t old_n = large_nchunks(hdr->map_size), n = large_nchunks(map_size);
+  if (n == old_n) {                           /* the same span: a new extent */
+    hdr->map_size = map_size;
+    hdr->usable = map_size - offset;
+    large_mark(hdr);                          /* widened before the new bytes escape */
     return user;
   }
-  if (new_size < old_size) {                  /* shrink: narrow the mark first */
-    hdr->map_size = new_size;
+  uint64_t now = pmi_os_now_ns();
+  pthread_mutex_lock(&pmi_large_lock);
+  large_tick_locked(now);
+  size_t got = pmi_large_region_resize(hdr->region, base, n);
+  pthread_mutex_unlock(&pmi_large_lock);
+  if (got == 0) large_corrupt(hdr, "realloc");
+  if (got == n) {                             /* in place */
+    hdr->map_size = map_size;
+    hdr->usable = map_size - offset;
     large_mark(hdr);
-    if (!pmi_os_resize_in_place(base, old_size, new_size)) {
-      hdr->map_size = old_size;
-      large_mark(hdr);
-      hdr->usable = old_size - offset;
-      return user;                            /* keep the bigger mapping */
-    }
-    hdr->usable = new_size - offset;
-  } else if (pmi_os_resize_in_place(base, old_size, new_size)) {   /* grow, then widen */
-    hdr->map_size = new_size;
-    hdr->usable = new_size - offset;
-    large_mark(hdr);                          /* same chunk: its leaf exists */
-  } else {
-    user = large_move(hdr, new_size);
-    if (user == NULL) return NULL;
+    return user;
   }
-  pmi_stats_mapped((ptrdiff_t)new_size - (ptrdiff_t)old_size);
-  large_account(0, (ptrdiff_t)new_size - (ptrdiff_t)old_size);
-  return user;
+  return large_realloc_move(hdr, size);
 }
 
-/* ---- Statistics and fork ------------------------------------------------- */
+/* ---- Decay, statistics and fork -------------------------------------------- */
+bool pmi_large_decay(uint64_t now_ns, bool force) {
+  bool released = pmi_large_tcache_decay(now_ns, force);
+  pthread_mutex_lock(&pmi_large_lock);
+  released |= pmi_large_region_decay(now_ns, force);
+  pthread_mutex_unlock(&pmi_large_lock);
+  return released;
+}
+
 void pmi_large_stats(pm_stats_t *out) {
-  pthread_mutex_lock(&large.lock);
-  out->nlarge = atomic_load_explicit(&large.nlive, memory_order_relaxed);
-  out->large_allocated = atomic_load_explicit(&large.live_bytes, memory_order_relaxed);
-  out->large_cached = large.cached_bytes;
-  pthread_mutex_unlock(&large.lock);
+  size_t nlive, live_bytes, dirty_bytes;
+  pthread_mutex_lock(&pmi_large_lock);
+  pmi_large_region_stats(&nlive, &live_bytes, &dirty_bytes);
+  size_t ncached = pmi_large_tcache_count_locked();   /* spans held by thread caches */
+  pthread_mutex_unlock(&pmi_large_lock);
+  out->nlarge = nlive - ncached + atomic_load_explicit(&large_own.nlive, memory_order_relaxed);
+  out->large_allocated = live_bytes - (ncached << PM_CHUNK_SHIFT) +
+                         atomic_load_explicit(&large_own.live_bytes, memory_order_relaxed);
+  out->large_cached = dirty_bytes + (ncached << PM_CHUNK_SHIFT);
 }
 
-void pmi_large_fork_prepare(void) { pthread_mutex_lock(&large.lock); }
-void pmi_large_fork_parent(void) { pthread_mutex_unlock(&large.lock); }
-void pmi_large_fork_child(void) { PM_LOCK_RESET(&large.lock); }
+void pmi_large_fork_prepare(void) { pthread_mutex_lock(&pmi_large_lock); }
+void pmi_large_fork_parent(void) { pthread_mutex_unlock(&pmi_large_lock); }
+void pmi_large_fork_child(void) {
+  PM_LOCK_RESET(&pmi_large_lock);
+  pmi_large_tcache_fork_child();
+}

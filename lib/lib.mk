@@ -9,7 +9,7 @@ PM_CORE_SOURCES = \
 	lib/types.h lib/internal.h lib/os.h \
 	lib/sizeclass.h lib/sizeclass.c \
 	lib/os.c lib/fmt.c lib/options.c lib/pagemap.c \
-	lib/arena.c lib/pool.c lib/heap.c lib/large.c \
+	lib/arena.c lib/pool.c lib/heap.c lib/large.c lib/large_region.c lib/large_tcache.c \
 	lib/foreign.c lib/stats.c lib/fork.c lib/init.c
 
 lib_LTLIBRARIES += lib/libpoolmalloc.la

@@ -19,10 +19,10 @@ typedef struct pm_option_desc_s {
 
 static const pm_option_desc_t options[PM_OPTION_COUNT] = {
   [PM_OPTION_SHOW_STATS] = {"SHOW_STATS", 0, 0, 1, "print allocator statistics to stderr at exit"},
-  [PM_OPTION_DECAY_MS] = {"DECAY_MS", 1000, 0, 3600000, "empty pools and arenas go back to the OS between half this many milliseconds and this many after they empty; cached large mappings after this many"},
+  [PM_OPTION_DECAY_MS] = {"DECAY_MS", 1000, 0, 3600000, "empty pools and arenas, and freed large-block memory, go back to the OS between half this many milliseconds and this many after they empty"},
   [PM_OPTION_PURGE_FREE] = {"PURGE_FREE", 0, 0, 1, "purge with MADV_FREE (lazy, RSS drops only under pressure) instead of MADV_DONTNEED"},
   [PM_OPTION_FOREIGN_FREE] = {"FOREIGN_FREE", 0, 0, 1, "hand pointers poolmalloc did not allocate to the C library's free instead of aborting"},
-  [PM_OPTION_LARGE_CACHE_MB] = {"LARGE_CACHE_MB", 64, 0, 65536, "MiB of freed large mappings kept for reuse"},
+  [PM_OPTION_LARGE_CACHE_MB] = {"LARGE_CACHE_MB", 1024, 0, 65536, "at most this many MiB of freed large-block memory stay resident for reuse (also never more than live large memory may grow to 5/4 of its recent peak); 0 = none"},
   [PM_OPTION_VERBOSE] = {"VERBOSE", 0, 0, 1, "report the options in force and unusual events on stderr"},
 };
 

@@ -23,9 +23,11 @@
  *   hash of the block's address (pool.c, "Free-block canaries"), so that a
  *   second free is recognised and a forged link is refused.
  *
- *   large block (own mapping, base chunk-aligned unless alignment >= 1 MiB)
+ *   large block (a span of whole chunks of a region, large_region.c; a
+ *   mapping of its own when alignment >= 1 MiB, with the header one page
+ *   below the chunk-aligned user pointer)
  *   +-------------+------------------------------------------+
- *   | pm_large_t  |  user data (page-rounded, usable_size)   |
+ *   | pm_large_t  |  user data (to the span's end, usable_size) |
  *   +-------------+------------------------------------------+
  *   base          user = base + max(page, alignment)
  *
@@ -88,7 +90,9 @@
 
 #define PM_EXTEND_BYTES 4096      /* carve free lists a page at a time (RSS) */
 #define PM_HOUSEKEEP_EVERY 64     /* slow-path calls between housekeeping */
-#define PM_LARGE_CACHE_SLOTS 64   /* freed large mappings kept for reuse */
+#define PM_LARGE_REGION_SIZE ((size_t)1 << 30)   /* address space reserved per large region */
+#define PM_LARGE_REGION_MAX 1024  /* large regions at once                   */
+#define PM_LARGE_TCACHE_SLOTS 4   /* one-chunk large blocks per thread cache */
 #define PM_REMOTE_BATCH 32        /* remote frees pushed per CAS          */
 
 #if PM_SMALL_MAX % PM_ALIGN != 0 || PM_CHUNK_SHIFT - PM_SLOT_SHIFT != 6
@@ -177,6 +181,7 @@ typedef struct pm_large_s {
   size_t usable;                /* bytes writable from user               */
   size_t alignment;             /* requested alignment (>= PM_ALIGN)       */
   uint32_t live;                /* 1 until freed                          */
+  uint32_t region;              /* large_region.c's index (or UINT32_MAX) */
 } pm_large_t;
 #define PM_LARGE_MAGIC 0x706d6c6172676521ULL   /* "pmlarge!" */
 
