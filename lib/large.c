@@ -194,9 +194,12 @@ PM_NORETURN PM_COLD static void large_corrupt(const pm_large_t *hdr, const char 
 }
 
 /* Returns region spans whose headers already say live == 0 (the caller
- * wrote it before the span could be reused).  Also the thread cache's flush. */
+ * wrote it before the span could be reused).  Also the thread cache's flush.
+ * The span is named by where the header is (its first chunk) and the
+ * region index, which must agree with the region's bitmaps: map_base and
+ * map_size are never trusted for this. */
 void pmi_large_give_locked(pm_large_t *hdr) {
-  if (pmi_large_region_give(hdr->region, hdr->map_base) == 0) large_corrupt(hdr, "free");
+  if (pmi_large_region_give(hdr->region, (char *)hdr) == 0) large_corrupt(hdr, "free");
 }
 
 PM_NOINLINE static void large_free_slow(pm_large_t *hdr) {
@@ -238,22 +241,16 @@ void *pmi_large_realloc(pm_large_t *hdr, size_t size) {
     if (size <= hdr->usable && size >= hdr->usable / 2) return hdr->user;
     return large_realloc_move(hdr, size);
   }
-  char *user = hdr->user, *base = hdr->map_base;
+  char *user = hdr->user, *base = (char *)hdr;   /* the span's first chunk */
   size_t offset = (size_t)(user - base), map_size = large_map_size(offset, size);
-  size_t old_n = large_nchunks(hdr->map_size), n = large_nchunks(map_size);
-  if (n == old_n) {                           /* the same span: a new extent */
-    hdr->map_size = map_size;
-    hdr->usable = map_size - offset;
-    large_mark(hdr);                          /* widened before the new bytes escape */
-    return user;
-  }
+  size_t n = large_nchunks(map_size);
   uint64_t now = pmi_os_now_ns();
-  pthread_mutex_lock(&pmi_large_lock);
+  pthread_mutex_lock(&pmi_large_lock);       /* the span's length is the region's word */
   large_tick_locked(now);
   size_t got = pmi_large_region_resize(hdr->region, base, n);
   pthread_mutex_unlock(&pmi_large_lock);
   if (got == 0) large_corrupt(hdr, "realloc");
-  if (got == n) {                             /* in place */
+  if (got == n) {                             /* in place (or the same span) */
     hdr->map_size = map_size;
     hdr->usable = map_size - offset;
     large_mark(hdr);

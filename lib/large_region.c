@@ -285,9 +285,12 @@ static void lregion_take_range(lregion_t *r, size_t from, size_t to) {
   r->nfree -= n;
   r->ndirty -= ndirty;
   lr.dirty_bytes -= ndirty << PM_CHUNK_SHIFT;
-  if (n > ndirty) pmi_stats_mapped((ptrdiff_t)((n - ndirty) << PM_CHUNK_SHIFT));
   lr.live_bytes += n << PM_CHUNK_SHIFT;
   lregion_note_live();
+  if (n > ndirty) {            /* fresh chunks: the footprint grew */
+    pmi_stats_mapped((ptrdiff_t)((n - ndirty) << PM_CHUNK_SHIFT));
+    lregion_enforce_bound();
+  }
 }
 
 /* Chunks [from, to) of r (inside a live span, unmarked except a freed

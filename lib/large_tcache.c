@@ -113,6 +113,7 @@ void pmi_large_tcache_thread_exit(void) {
 static bool tcache_age(pm_large_tcache_t *tc, uint64_t now) {
   tc->tick = 0;
   uint64_t delay = (uint64_t)pmi_option(PM_OPTION_DECAY_MS) * 1000000u;
+  if (now < tc->check_ns) tc->check_ns = now;   /* a caller's clock behind ours */
   if (now - tc->check_ns < delay) return false;
   bool flushed = tcache_flush(tc, tc->low);
   tc->low = tc->n;

@@ -110,7 +110,8 @@ tests_stress_startup_LDFLAGS = $(PM_API_LINK)
 # ---- Misuse: plain programs, run with LD_PRELOAD by misuse.sh -------------
 PM_MISUSE_BINS = tests/misuse/double_free tests/misuse/invalid_free \
 	tests/misuse/interior_free tests/misuse/invalid_realloc \
-	tests/misuse/invalid_usable_size tests/misuse/free_sized_mismatch
+	tests/misuse/invalid_usable_size tests/misuse/free_sized_mismatch \
+	tests/misuse/large_header
 check_PROGRAMS += $(PM_MISUSE_BINS)
 tests_misuse_double_free_SOURCES = tests/misuse/double_free.c tests/misuse/misuse.h
 tests_misuse_double_free_CFLAGS = $(PM_TEST_CFLAGS)
@@ -124,6 +125,8 @@ tests_misuse_invalid_usable_size_SOURCES = tests/misuse/invalid_usable_size.c te
 tests_misuse_invalid_usable_size_CFLAGS = $(PM_TEST_CFLAGS)
 tests_misuse_free_sized_mismatch_SOURCES = tests/misuse/free_sized_mismatch.c tests/misuse/misuse.h
 tests_misuse_free_sized_mismatch_CFLAGS = $(PM_TEST_CFLAGS)
+tests_misuse_large_header_SOURCES = tests/misuse/large_header.c tests/misuse/misuse.h
+tests_misuse_large_header_CFLAGS = $(PM_TEST_CFLAGS)
 TESTS += tests/misuse/misuse.sh
 EXTRA_DIST += tests/misuse/misuse.sh
 

@@ -36,7 +36,7 @@ expect() {
   tap_result $ok "$name"
 }
 
-tap_plan 16
+tap_plan 20
 NF='(not allocated by poolmalloc)'
 NS='(not the start of a block)'
 expect "double free, small block" "poolmalloc: double free of @ADDR@" "$bin/double_free" 32
@@ -45,6 +45,11 @@ expect "double free, medium block" "poolmalloc: double free of @ADDR@" "$bin/dou
 expect "double free, first free in another thread" "poolmalloc: double free of @ADDR@" "$bin/double_free" 48 remote
 expect "double free, another free in between" "poolmalloc: double free of @ADDR@" "$bin/double_free" 64 interleaved
 expect "double free, large block (in the large cache)" "poolmalloc: double free of @ADDR@" "$bin/double_free" 1048576
+expect "double free, 256 KiB block (in the thread's large cache)" "poolmalloc: double free of @ADDR@" "$bin/double_free" 262144
+expect "free of a large block's first interior chunk" "poolmalloc: invalid free of @ADDR@ $NF" "$bin/interior_free" 3145728 1044480
+expect "free of a page inside a large block's first chunk" "poolmalloc: invalid free of @ADDR@ $NS" "$bin/interior_free" 3145728 8192
+expect "free of a large block whose header names another region" \
+  "poolmalloc: invalid free of @ADDR@ (its large block header does not match its region)" "$bin/large_header"
 expect "free of a stack address" "poolmalloc: invalid free of @ADDR@ $NF" "$bin/invalid_free" stack
 expect "free of a static array" "poolmalloc: invalid free of @ADDR@ $NF" "$bin/invalid_free" static
 expect "free inside an mmap region" "poolmalloc: invalid free of @ADDR@ $NF" "$bin/invalid_free" mmap
