@@ -345,6 +345,7 @@ bool pmi_large_region_take(size_t nchunks, pm_lspan_t *out) {
   out->base = lregion_chunk(r, first);
   out->nchunks = nchunks;
   out->region = slot;
+  pm_assert_expensive(pmi_large_region_is_valid());
   return true;
 }
 
@@ -369,6 +370,7 @@ size_t pmi_large_region_give(uint32_t slot, char *base) {
   lregion_give_range(r, first, first + n);
   lr.nlive--;
   lregion_enforce_bound();
+  pm_assert_expensive(pmi_large_region_is_valid());
   return n;
 }
 
@@ -384,6 +386,7 @@ size_t pmi_large_region_resize(uint32_t slot, char *base, size_t nchunks) {
     lregion_take_range(r, first + n, first + nchunks);
     lregion_unmark_range(r, first + n, first + nchunks);
   }
+  pm_assert_expensive(pmi_large_region_is_valid());
   return nchunks;
 }
 

@@ -87,7 +87,7 @@ tests_api_static_basic_LDFLAGS = -static
 
 # ---- Stress: threads, fork, exit ------------------------------------------
 PM_STRESS_TESTS = tests/stress/threads tests/stress/fork tests/stress/exit \
-	tests/stress/startup
+	tests/stress/startup tests/stress/large
 check_PROGRAMS += $(PM_STRESS_TESTS)
 TESTS += $(PM_STRESS_TESTS)
 tests_stress_threads_SOURCES = tests/stress/threads.c
@@ -106,6 +106,10 @@ tests_stress_startup_SOURCES = tests/stress/startup.c
 tests_stress_startup_CFLAGS = $(PM_TEST_CFLAGS)
 tests_stress_startup_LDADD = $(PM_API_LIBS) -lpthread
 tests_stress_startup_LDFLAGS = $(PM_API_LINK)
+tests_stress_large_SOURCES = tests/stress/large.c
+tests_stress_large_CFLAGS = $(PM_TEST_CFLAGS)
+tests_stress_large_LDADD = $(PM_API_LIBS) -lpthread
+tests_stress_large_LDFLAGS = $(PM_API_LINK)
 
 # ---- Misuse: plain programs, run with LD_PRELOAD by misuse.sh -------------
 PM_MISUSE_BINS = tests/misuse/double_free tests/misuse/invalid_free \

@@ -8,8 +8,8 @@
  * LARGE_CACHE_MB cap, decay, trim); realloc in place and moving; the chunk
  * map (freed headers stay marked while cached, interior chunks never are);
  * each thread's cache of one-chunk blocks (reuse, bound, ageing, thread
- * exit); calloc; aligned blocks; a request bigger than a region; and that a
- * header naming the wrong span is refused.
+ * exit); threads sharing all of it; calloc; aligned blocks; a request
+ * bigger than a region; and that a header naming the wrong span is refused.
  */
 #include "config.h"
 #include "internal.h"
@@ -19,6 +19,7 @@
 #include "pattern.h"
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -531,6 +532,93 @@ TEST(a_thread_cache_is_flushed_at_thread_exit) {
   expect_ge(s.large_cached, 3 * MIB);
   expect_true(regions_valid());
   large_fresh();
+}
+
+/* Threads share the regions and free each other's blocks (some of them
+ * one-chunk blocks, which go to the freeing thread's cache), realloc them,
+ * trim and read statistics, all at once: the contents survive, the regions
+ * stay valid, and once the threads have exited (flushing their caches) and
+ * this one trims, nothing is live or cached.  Built with -fsanitize=thread,
+ * this is the large-block race test. */
+enum { SHARE_SLOTS = 16, SHARE_OPS = 600 };
+static _Atomic(char *) share_board[SHARE_SLOTS];
+static _Atomic long share_bad;
+
+static size_t share_size(uint64_t r) {
+  return r % 3 != 0 ? (128 << 10) + 1 + (size_t)(r >> 8) % (800 << 10) : MIB + (size_t)(r >> 8) % (6 * MIB);
+}
+
+static void share_put(char *p, size_t size) {
+  memcpy(p, &size, sizeof size);
+  memset(p + sizeof size, (unsigned char)size, 64);
+  memset(p + size - 64, (unsigned char)(size >> 8), 64);
+}
+
+static bool share_ok(const char *p) {
+  size_t size;
+  memcpy(&size, p, sizeof size);
+  for (int i = 0; i < 64; i++)
+    if ((unsigned char)p[sizeof size + i] != (unsigned char)size || (unsigned char)p[size - 64 + i] != (unsigned char)(size >> 8))
+      return false;
+  return true;
+}
+
+static void *share_worker(void *arg) {
+  uint64_t r = (uintptr_t)arg * 0x9E3779B97F4A7C15ull;
+  for (int i = 0; i < SHARE_OPS; i++) {
+    r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+    unsigned k = (unsigned)(r >> 40) % SHARE_SLOTS, op = (unsigned)(r >> 20) % 16;
+    if (op < 10) {
+      size_t size = share_size(r);
+      char *p = op == 0 ? pm_calloc(1, size) : pm_malloc(size);
+      if (p == NULL) continue;
+      share_put(p, size);
+      char *old = atomic_exchange(&share_board[k], p);
+      if (old != NULL && !share_ok(old)) atomic_fetch_add(&share_bad, 1);
+      pm_free(old);
+    } else if (op < 14) {
+      char *p = atomic_exchange(&share_board[k], NULL);
+      if (p == NULL) continue;
+      if (!share_ok(p)) atomic_fetch_add(&share_bad, 1);
+      size_t size = share_size(r >> 3);
+      char *q = pm_realloc(p, size);
+      if (q == NULL) {
+        pm_free(p);
+        continue;
+      }
+      share_put(q, size);
+      char *old = atomic_exchange(&share_board[k], q);
+      if (old != NULL && !share_ok(old)) atomic_fetch_add(&share_bad, 1);
+      pm_free(old);
+    } else if (op == 14 && (r >> 50) % 16 == 0) {
+      pm_malloc_trim(0);
+    } else {
+      pm_stats_t st;
+      pm_stats_get(&st);
+    }
+  }
+  return NULL;
+}
+
+TEST(threads_share_regions_and_caches) {
+  large_fresh();
+  pm_stats_t s0, s1;
+  pm_stats_get(&s0);
+  pthread_t t[4];
+  for (int i = 0; i < 4; i++) require_eq(pthread_create(&t[i], NULL, share_worker, (void *)(uintptr_t)(i + 1)), 0);
+  for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+  for (int k = 0; k < SHARE_SLOTS; k++) {
+    char *p = atomic_exchange(&share_board[k], NULL);
+    if (p != NULL && !share_ok(p)) atomic_fetch_add(&share_bad, 1);
+    pm_free(p);
+  }
+  expect_eq(atomic_load(&share_bad), 0);
+  expect_true(regions_valid());
+  large_fresh();
+  pm_stats_get(&s1);
+  expect_eq(s1.nlarge, s0.nlarge);
+  expect_eq(s1.large_cached, 0);
+  expect_eq(pmi_large_region_reserved(), 0);
 }
 
 /* ---- calloc, alignment, sizes ---------------------------------------------------- */
