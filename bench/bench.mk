@@ -1,7 +1,7 @@
 # bench/bench.mk — make bench: poolmalloc side by side with glibc, jemalloc,
 # mimalloc and tcmalloc (issue 3; how to read the numbers: docs/benchmarks.md).
 #
-#   bench/programs/*        whole-program benchmarks, plain C, built by every
+#   bench/programs/*        whole-program benchmarks, plain C (bigbuf: C++), built by every
 #                           `make` (so CI compiles them) but run only by bench
 #   bench/pm-bench-exec     runs one command, prints wall/CPU/peak RSS
 #                           (tools/bench-run's measuring arm, bench/runner.c)
@@ -23,7 +23,7 @@
 
 PM_BENCH_PROGS = bench/pm-bench-exec \
 	bench/programs/larson bench/programs/xmalloc bench/programs/falseshare \
-	bench/programs/mstress bench/programs/textbuild
+	bench/programs/mstress bench/programs/textbuild bench/programs/bigbuf
 noinst_PROGRAMS += $(PM_BENCH_PROGS)
 bench_pm_bench_exec_SOURCES = bench/runner.c
 bench_programs_larson_SOURCES = bench/programs/larson.c bench/programs/prog.h
@@ -36,6 +36,9 @@ bench_programs_mstress_SOURCES = bench/programs/mstress.c bench/programs/prog.h
 bench_programs_mstress_LDADD = -lpthread
 bench_programs_textbuild_SOURCES = bench/programs/textbuild.c bench/programs/prog.h
 bench_programs_textbuild_LDADD = -lpthread
+# C++ on purpose: new[] + value-initialisation, which GCC cannot turn into
+# calloc (bench/programs/bigbuf.cc explains why that matters).
+bench_programs_bigbuf_SOURCES = bench/programs/bigbuf.cc bench/rng.h
 
 if HAVE_GBENCH
 PM_MICROBENCH = bench/pm-microbench
