@@ -22,7 +22,7 @@ static const pm_option_desc_t options[PM_OPTION_COUNT] = {
   [PM_OPTION_DECAY_MS] = {"DECAY_MS", 1000, 0, 3600000, "empty pools and arenas, and freed large-block memory, go back to the OS between half this many milliseconds and this many after they empty"},
   [PM_OPTION_PURGE_FREE] = {"PURGE_FREE", 0, 0, 1, "purge with MADV_FREE (lazy, RSS drops only under pressure) instead of MADV_DONTNEED"},
   [PM_OPTION_FOREIGN_FREE] = {"FOREIGN_FREE", 0, 0, 1, "hand pointers poolmalloc did not allocate to the C library's free instead of aborting"},
-  [PM_OPTION_LARGE_CACHE_MB] = {"LARGE_CACHE_MB", 1024, 0, 65536, "at most this many MiB of freed large-block memory stay resident for reuse (also never more than live large memory may grow to 5/4 of its recent peak); 0 = none"},
+  [PM_OPTION_LARGE_CACHE_MB] = {"LARGE_CACHE_MB", 1024, 0, 65536, "MiB of freed large-block memory kept resident for reuse at most (plus each thread's cache of up to 4 one-chunk blocks), and never so much that live + cached exceeds 5/4 of the recent peak of live large memory; 0 = none"},
   [PM_OPTION_VERBOSE] = {"VERBOSE", 0, 0, 1, "report the options in force and unusual events on stderr"},
 };
 

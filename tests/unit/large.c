@@ -179,7 +179,7 @@ TEST(the_cache_is_bounded_by_the_recent_peak) {
   large_fresh();
 }
 
-TEST(large_cache_mb_caps_the_cache) {
+TEST(large_cache_mb_caps_the_cache_and_decay_ms_0_disables_it) {
   long cap = pmi_option_values[PM_OPTION_LARGE_CACHE_MB];
   large_fresh();
   pmi_option_values[PM_OPTION_LARGE_CACHE_MB] = 2;
@@ -196,6 +196,14 @@ TEST(large_cache_mb_caps_the_cache) {
   pm_stats_get(&s);
   expect_eq(s.large_cached, 0);
   pmi_option_values[PM_OPTION_LARGE_CACHE_MB] = cap;
+  long decay = pmi_option_values[PM_OPTION_DECAY_MS];
+  pmi_option_values[PM_OPTION_DECAY_MS] = 0;         /* POOLMALLOC_DECAY_MS=0: back at once */
+  p = pm_malloc(CHUNKS(8));
+  require_not_null(p);
+  pm_free(p);
+  pm_stats_get(&s);
+  expect_eq(s.large_cached, 0);
+  pmi_option_values[PM_OPTION_DECAY_MS] = decay;
   expect_true(regions_valid());
 }
 
