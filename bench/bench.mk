@@ -39,6 +39,10 @@ bench_programs_textbuild_LDADD = -lpthread
 # C++ on purpose: new[] + value-initialisation, which GCC cannot turn into
 # calloc (bench/programs/bigbuf.cc explains why that matters).
 bench_programs_bigbuf_SOURCES = bench/programs/bigbuf.cc bench/rng.h
+# Not timed: the callgrind probe of the large malloc/free pair (issue 8 §1).
+noinst_PROGRAMS += bench/programs/largepair
+bench_programs_largepair_SOURCES = bench/programs/largepair.c
+bench_programs_largepair_CFLAGS = $(AM_CFLAGS) -fno-builtin
 
 if HAVE_GBENCH
 PM_MICROBENCH = bench/pm-microbench
