@@ -258,7 +258,7 @@ PM_INTERNAL extern pthread_mutex_t pmi_large_lock;
 PM_INTERNAL void pmi_large_give_locked(pm_large_t *hdr);
 
 /* ---- large_region.c: regions of chunks behind large blocks ---------------- */
-/* All of these run under pmi_large_lock. */
+/* All of these but pmi_large_region_due run under pmi_large_lock. */
 typedef struct pm_lspan_s {
   char *base;                   /* first chunk                             */
   size_t nchunks;
@@ -281,6 +281,8 @@ PM_INTERNAL size_t pmi_large_region_resize(uint32_t region, char *base, size_t n
  * that were wholly free and clean at it, when an epoch is due (or
  * everything now when force); true if memory went back to the OS. */
 PM_INTERNAL bool pmi_large_region_decay(uint64_t now_ns, bool force);
+/* Is a decay epoch due?  The one call here that needs no lock. */
+PM_INTERNAL bool pmi_large_region_due(uint64_t now_ns);
 PM_INTERNAL void pmi_large_region_stats(size_t *nlive, size_t *live_bytes, size_t *dirty_bytes);
 PM_INTERNAL size_t pmi_large_region_reserved(void);
 PM_INTERNAL bool pmi_large_region_is_valid(void);

@@ -10,8 +10,10 @@
  *   alignment >= 1 MiB  a mapping of its own, unmapped when freed (rare).
  *
  * Layout (types.h): a pm_large_t header at the first chunk of the span,
- * then the user's bytes from base + max(page, alignment) to the span's end
- * (usable_size); for a block of its own with alignment >= 1 MiB the user
+ * then the user's bytes from base + max(page, alignment) to the block's
+ * extent (map_size: offset + size rounded up to 16 KiB, the unit the chunk
+ * map records; usable_size is the difference); the rest of the span's last
+ * chunk is the span's but never handed out.  For a block of its own with alignment >= 1 MiB the user
  * pointer is a chunk base (PM_CHUNK_LARGE_AT_BASE) and the header is the
  * page below it.  The header is trusted only after its magic (MAGIC ^ user)
  * and user fields match; a region block's extent is then taken from the
@@ -27,7 +29,9 @@
  *   malloc, region    take a span under the lock (chunks inside it that
  *                     still carried a freed header's mark are unmarked
  *                     there), write the header, mark, return
- *   malloc, tcache    the cached span never stopped being marked: set live
+ *   malloc, tcache    the cached span never stopped being marked; if the
+ *                     request's extent differs, re-mark it (widened before
+ *                     the pointer escapes); set live
  *   free              live = 0, then to the thread's cache or the region
  *                     (still marked: the freed header stays readable)
  *   realloc, in place grow: the chunks taken are unmarked under the lock
@@ -37,8 +41,9 @@
  *   purge, unmap      large_region.c unmarks first
  *   own mapping       map, header, mark, return; free: unmark, then unmap
  * Locking: pmi_large_lock covers the regions and the registry of thread
- * caches; it is never taken on the thread-cache paths, and the header write,
- * the mark and any zeroing happen after it is released.
+ * caches; a thread cache's push and pop never take it (its flushes do), and
+ * the header write, the mark and any zeroing happen after it is released.
+ * Never calls malloc.
  */
 #include "os.h"
 
@@ -260,8 +265,11 @@ void *pmi_large_realloc(pm_large_t *hdr, size_t size) {
 }
 
 /* ---- Decay, statistics and fork -------------------------------------------- */
+/* Housekeeping calls this every PM_HOUSEKEEP_EVERY slow paths of every
+ * thread: the lock is taken only when an epoch is due. */
 bool pmi_large_decay(uint64_t now_ns, bool force) {
   bool released = pmi_large_tcache_decay(now_ns, force);
+  if (!force && !pmi_large_region_due(now_ns)) return released;
   pthread_mutex_lock(&pmi_large_lock);
   released |= pmi_large_region_decay(now_ns, force);
   pthread_mutex_unlock(&pmi_large_lock);

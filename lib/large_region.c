@@ -95,7 +95,7 @@ static struct {
   size_t dirty_bytes, reserved_bytes;
   size_t peak[LREGION_PEAK_EPOCHS];    /* live-bytes maxima per epoch   */
   unsigned peak_i;
-  uint64_t next_epoch_ns;
+  _Atomic uint64_t next_epoch_ns;      /* written under the lock; read without */
 } lr;
 
 /* ---- Bit helpers over masks of nwords words ------------------------------ */
@@ -402,8 +402,12 @@ size_t pmi_large_region_span_chunks(uint32_t slot, const char *base) {
 }
 
 /* ---- Decay ---------------------------------------------------------------- */
+bool pmi_large_region_due(uint64_t now_ns) {
+  return now_ns >= atomic_load_explicit(&lr.next_epoch_ns, memory_order_relaxed);
+}
+
 bool pmi_large_region_decay(uint64_t now_ns, bool force) {
-  if (!force && now_ns < lr.next_epoch_ns) return false;
+  if (!force && !pmi_large_region_due(now_ns)) return false;
   bool released = false;
   for (unsigned s = 0; s < lr.nslots; s++) {
     lregion_t *r = lr.region[s];
@@ -430,7 +434,7 @@ bool pmi_large_region_decay(uint64_t now_ns, bool force) {
   lr.peak_i = (lr.peak_i + 1) % LREGION_PEAK_EPOCHS;
   lr.peak[lr.peak_i] = lr.live_bytes;
   uint64_t half = (uint64_t)pmi_option(PM_OPTION_DECAY_MS) * 500000u;
-  lr.next_epoch_ns = now_ns + half;
+  atomic_store_explicit(&lr.next_epoch_ns, now_ns + half, memory_order_relaxed);
   return released;
 }
 
