@@ -8,7 +8,7 @@
  * LARGE_CACHE_MB cap, decay, trim); realloc in place and moving; the chunk
  * map (freed headers stay marked while cached, interior chunks never are);
  * each thread's cache of one-chunk blocks (reuse, bound, ageing, thread
- * exit); threads sharing all of it; calloc; aligned blocks; a request
+ * exit, fork); threads sharing all of it; calloc; aligned blocks; a request
  * bigger than a region; and that a header naming the wrong span is refused.
  */
 #include "config.h"
@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MIB ((size_t)1 << 20)
@@ -627,6 +628,70 @@ TEST(threads_share_regions_and_caches) {
   expect_eq(s1.nlarge, s0.nlarge);
   expect_eq(s1.large_cached, 0);
   expect_eq(pmi_large_region_reserved(), 0);
+}
+
+/* fork while another thread holds blocks in its cache: in the child that
+ * thread is gone, its cache is orphaned (its blocks stay counted as cached,
+ * never handed out), and large blocks work as before. */
+static pthread_mutex_t fork_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t fork_cv = PTHREAD_COND_INITIALIZER;
+static int fork_stage;
+
+static void *fork_holder(void *arg) {
+  char **v = arg;
+  for (int i = 0; i < 3; i++) v[i] = pm_malloc(500 << 10);
+  for (int i = 0; i < 3; i++) pm_free(v[i]);   /* into this thread's cache */
+  pthread_mutex_lock(&fork_mu);
+  fork_stage = 1;
+  pthread_cond_broadcast(&fork_cv);
+  while (fork_stage != 2) pthread_cond_wait(&fork_cv, &fork_mu);
+  pthread_mutex_unlock(&fork_mu);
+  return NULL;
+}
+
+TEST(fork_with_another_threads_cache) {
+  large_fresh();
+  char *v[3];
+  pthread_t t;
+  require_eq(pthread_create(&t, NULL, fork_holder, v), 0);
+  pthread_mutex_lock(&fork_mu);
+  while (fork_stage != 1) pthread_cond_wait(&fork_cv, &fork_mu);
+  pthread_mutex_unlock(&fork_mu);
+  pid_t pid = fork();
+  if (pid == 0) {                              /* the child: one thread */
+    int bad = 0;
+    for (int i = 0; i < 50; i++) {
+      char *p = pm_malloc(500 << 10), *q = pm_malloc(CHUNKS(3));
+      if (p == NULL || q == NULL) _exit(2);
+      for (int k = 0; k < 3; k++) bad |= p == v[k] || q == v[k];   /* orphans are never reused */
+      memset(p, 1, 500 << 10);
+      memset(q, 2, CHUNKS(3));
+      pm_free(p);
+      pm_free(q);
+    }
+    pm_malloc_trim(0);
+    pm_stats_t s;
+    pm_stats_get(&s);
+    bad |= s.large_cached != 3 * MIB;          /* only the orphaned cache's blocks */
+    pthread_mutex_lock(&pmi_large_lock);
+    bad |= !pmi_large_region_is_valid();
+    pthread_mutex_unlock(&pmi_large_lock);
+    _exit(bad ? 1 : 0);
+  }
+  require_gt(pid, 0);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  expect_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  pthread_mutex_lock(&fork_mu);
+  fork_stage = 2;
+  pthread_cond_broadcast(&fork_cv);
+  pthread_mutex_unlock(&fork_mu);
+  pthread_join(t, NULL);
+  expect_true(regions_valid());
+  large_fresh();
+  pm_stats_t s;
+  pm_stats_get(&s);
+  expect_eq(s.large_cached, 0);                /* in the parent the thread exited */
 }
 
 /* ---- calloc, alignment, sizes ---------------------------------------------------- */
