@@ -31,6 +31,8 @@
  *     never marked, so a pointer into them is foreign and user data there
  *     is never read as a header
  *   ndirty == popcount(dirty); nfree == popcount(free)
+ *   max_run >= the longest run of free chunks (a hint that lets a search
+ *     skip a region; exact after a full scan, raised when chunks are freed)
  *
  * Chunk states and transitions (under pmi_large_lock):
  *
@@ -81,6 +83,7 @@ typedef struct lregion_s {
   size_t nchunks;               /* chunks reserved                        */
   size_t nwords;                /* words per mask                         */
   size_t nfree, ndirty;         /* popcounts of free and dirty            */
+  size_t max_run;               /* >= the longest free run (a hint)       */
   size_t meta_size;             /* bytes of this descriptor's mapping     */
   uint64_t *free, *start, *hdr, *dirty, *old, *zero;   /* see above      */
   bool idle_prev;               /* wholly free and clean at last epoch    */
@@ -182,7 +185,8 @@ static lregion_t *lregion_reserve(size_t nchunks) {
   lregion_t *r = pmi_os_map(meta_size, PM_PAGE_SIZE);
   if (r == NULL) goto fail;
   uint64_t *m = (uint64_t *)(r + 1);   /* fresh mapping: every mask is zero */
-  *r = (lregion_t){.base = base, .nchunks = nchunks, .nwords = nwords, .nfree = nchunks, .meta_size = meta_size,
+  *r = (lregion_t){.base = base, .nchunks = nchunks, .nwords = nwords, .nfree = nchunks, .max_run = nchunks,
+                   .meta_size = meta_size,
                    .free = m, .start = m + nwords, .hdr = m + 2 * nwords, .dirty = m + 3 * nwords,
                    .old = m + 4 * nwords, .zero = m + 5 * nwords};
   bits_range(r->free, 0, nchunks, true);
@@ -267,11 +271,29 @@ static size_t lregion_dirty_limit(void) {
   return limit < cap ? limit : cap;
 }
 
-static void lregion_enforce_bound(void) {
+/* Purges down to the bound: chunks dirty since the last epoch first, then
+ * the rest from the top down; the chunks [from, to) of r (a span just
+ * freed, r == NULL for none) last of all, since they are the likeliest to
+ * be reused next (purging them would make a free/malloc loop fault its
+ * block in every time). */
+static void lregion_enforce_bound(lregion_t *r, size_t from, size_t to) {
   size_t limit = lregion_dirty_limit();
   if (lr.dirty_bytes <= limit) return;
-  lregion_purge_down_to(limit, true);
-  lregion_purge_down_to(limit, false);
+  size_t spared = r != NULL ? (to - from) << PM_CHUNK_SHIFT : 0;
+  if (spared > 0) {                    /* hide them from the purge */
+    bits_range(r->dirty, from, to, false);
+    r->ndirty -= to - from;
+    lr.dirty_bytes -= spared;
+  }
+  size_t keep = limit > spared ? limit - spared : 0;
+  lregion_purge_down_to(keep, true);
+  lregion_purge_down_to(keep, false);
+  if (spared > 0) {
+    bits_range(r->dirty, from, to, true);
+    r->ndirty += to - from;
+    lr.dirty_bytes += spared;
+    lregion_purge_down_to(limit, false);   /* only if nothing else was left */
+  }
 }
 
 /* ---- Taking and returning spans ------------------------------------------ */
@@ -293,7 +315,7 @@ static void lregion_take_range(lregion_t *r, size_t from, size_t to) {
   lregion_note_live();
   if (n > ndirty) {            /* fresh chunks: the footprint grew */
     pmi_stats_mapped((ptrdiff_t)((n - ndirty) << PM_CHUNK_SHIFT));
-    lregion_enforce_bound();
+    lregion_enforce_bound(NULL, 0, 0);
   }
 }
 
@@ -301,6 +323,9 @@ static void lregion_take_range(lregion_t *r, size_t from, size_t to) {
  * block's first chunk) become free and dirty. */
 static void lregion_give_range(lregion_t *r, size_t from, size_t to) {
   size_t n = to - from;
+  size_t before = from == 0 ? SIZE_MAX : bits_rfind_and(r->free, NULL, 0, from, false);
+  size_t run = bits_find(r->free, NULL, to, r->nchunks, false) - (before == SIZE_MAX ? 0 : before + 1);
+  if (run > r->max_run) r->max_run = run;   /* the run the freed chunks join */
   bits_range(r->free, from, to, true);
   bits_range(r->dirty, from, to, true);
   r->nfree += n;
@@ -310,20 +335,25 @@ static void lregion_give_range(lregion_t *r, size_t from, size_t to) {
 }
 
 /* The best-fitting free run of at least n chunks: its region slot and first
- * chunk; false if no region has one. */
+ * chunk; false if no region has one.  A region whose max_run hint is below
+ * n is skipped, and a region scanned to the end learns its longest run, so
+ * a fragmented region costs one scan, not one per request. */
 static bool lregion_find(size_t n, unsigned *slot_out, size_t *first_out) {
   size_t best_len = SIZE_MAX;
   for (unsigned s = 0; s < lr.nslots; s++) {
     lregion_t *r = lr.region[s];
-    if (r == NULL || r->nfree < n) continue;
+    if (r == NULL || r->nfree < n || r->max_run < n) continue;
+    size_t longest = 0;
     for (size_t i = bits_find(r->free, NULL, 0, r->nchunks, true); i < r->nchunks;) {
       size_t end = bits_find(r->free, NULL, i, r->nchunks, false);
+      if (end - i > longest) longest = end - i;
       if (end - i >= n && end - i < best_len) {
         best_len = end - i, *slot_out = s, *first_out = i;
         if (best_len == n) return true;
       }
       i = bits_find(r->free, NULL, end, r->nchunks, true);
     }
+    r->max_run = longest;
   }
   return best_len != SIZE_MAX;
 }
@@ -375,7 +405,7 @@ size_t pmi_large_region_give(uint32_t slot, char *base) {
   bit_clear(r->start, first);  /* hdr stays: the freed header is still marked */
   lregion_give_range(r, first, first + n);
   lr.nlive--;
-  lregion_enforce_bound();
+  lregion_enforce_bound(r, first, first + n);
   pm_assert_expensive(pmi_large_region_is_valid());
   return n;
 }
@@ -386,7 +416,7 @@ size_t pmi_large_region_resize(uint32_t slot, char *base, size_t nchunks) {
   if (r == NULL) return 0;
   if (nchunks < n) {
     lregion_give_range(r, first + nchunks, first + n);
-    lregion_enforce_bound();
+    lregion_enforce_bound(r, first + nchunks, first + n);
   } else if (nchunks > n) {
     if (first + nchunks > r->nchunks || bits_count(r->free, first + n, first + nchunks) != nchunks - n) return n;
     lregion_take_range(r, first + n, first + nchunks);
@@ -462,6 +492,11 @@ bool pmi_large_region_is_valid(void) {
       nlive += (size_t)__builtin_popcountll(r->start[w]);
     }
     if (nfree != r->nfree || ndirty != r->ndirty) return false;
+    for (size_t i = bits_find(r->free, NULL, 0, r->nchunks, true); i < r->nchunks;) {
+      size_t end = bits_find(r->free, NULL, i, r->nchunks, false);
+      if (end - i > r->max_run) return false;   /* the hint is an upper bound */
+      i = bits_find(r->free, NULL, end, r->nchunks, true);
+    }
     for (size_t w = 0; w < r->nwords; w++)
       if (r->start[w] & ~r->hdr[w]) return false;
     for (size_t i = 0; i < r->nchunks; i++)   /* a chunk not in hdr is never marked */

@@ -208,6 +208,36 @@ TEST(large_cache_mb_caps_the_cache_and_decay_ms_0_disables_it) {
   expect_true(regions_valid());
 }
 
+/* When the bound is exceeded, the span just freed is purged last: it is the
+ * one the next request will likely reuse, and purging it would make a
+ * malloc/free loop fault its block in again every time. */
+TEST(the_span_just_freed_is_purged_last) {
+  long cap = pmi_option_values[PM_OPTION_LARGE_CACHE_MB];
+  large_fresh();
+  pmi_option_values[PM_OPTION_LARGE_CACHE_MB] = 8;
+  char *v[12];
+  for (int i = 0; i < 12; i++) require_not_null(v[i] = pm_malloc(CHUNKS(2)));
+  for (int i = 0; i < 12; i += 2) pm_free(v[i]);   /* 12 MiB of holes: 8 stay dirty */
+  char *p = pm_malloc(CHUNKS(3));
+  require_not_null(p);
+  memset(p, 3, CHUNKS(3));
+  pm_free(p);                                       /* over the cap: holes go, not p */
+  pm_stats_t s;
+  pm_stats_get(&s);
+  expect_le(s.large_cached, 8 * MIB);
+  long f0 = minor_faults();
+  char *q = pm_malloc(CHUNKS(3));
+  expect_eq((uintptr_t)q, (uintptr_t)p);
+  memset(q, 4, CHUNKS(3));
+  long faults = minor_faults() - f0;
+  tap_note("touching the reused 3 MiB took %ld page faults", faults);
+  expect_lt(faults, (long)(CHUNKS(3) / PM_PAGE_SIZE / 8));
+  pm_free(q);
+  for (int i = 1; i < 12; i += 2) pm_free(v[i]);
+  pmi_option_values[PM_OPTION_LARGE_CACHE_MB] = cap;
+  expect_true(regions_valid());
+}
+
 /* A chunk dirty at one epoch and still dirty at the next goes back; a
  * region that stayed wholly free and clean for an epoch is unmapped. */
 TEST(decay_returns_cached_spans_then_the_region) {
