@@ -7,8 +7,9 @@
  * block of ordinary alignment is a span of whole chunks of some region; its
  * header sits at the span's first chunk (large.c).  Freed spans stay
  * faulted in ("dirty") and are handed out again across sizes: a 12 MiB
- * request takes 13 chunks of a freed 20 MiB span and leaves the other 7
- * free; neighbouring free chunks coalesce by construction, because the
+ * request takes the first 13 chunks of the 21-chunk span a 20 MiB block
+ * left (its header page makes 20 MiB one chunk more) and leaves the other
+ * 8 free; neighbouring free chunks coalesce by construction, because the
  * state is a bitmap per region, not a list of spans:
  *
  *   chunk:   0    1    2    3    4    5    6    7    8    9   ...
@@ -54,8 +55,10 @@
  * (epochs of half POOLMALLOC_DECAY_MS, as in arena.c: a chunk dirty at two
  * epochs in a row and not reused in between is purged), and (2) at once
  * when live + dirty would exceed 5/4 of the recent peak of live bytes
- * (the highest live figure of the last PM_LREGION_PEAK_EPOCHS epochs), or
- * dirty would exceed POOLMALLOC_LARGE_CACHE_MB.  Why a quarter: a program
+ * (the highest live figure of the last LREGION_PEAK_EPOCHS epochs), or
+ * dirty would exceed POOLMALLOC_LARGE_CACHE_MB: chunks dirty since the last
+ * epoch first, then from the top of the address range down, the span just
+ * freed last (lregion_enforce_bound says why).  Why a quarter: a program
  * that frees one buffer and allocates the next reuses what it freed with
  * any bound at all (its footprint never exceeds its peak); the bound only
  * bites on fragmentation, the holes that best fit cannot fill.  In the
@@ -70,7 +73,8 @@
  * 64 MiB and 256 MiB regions took twice the page faults and 4% more peak
  * RSS (docs/design.md).
  *
- * Locking: every function here runs under pmi_large_lock (large.c), which
+ * Locking: every function here but pmi_large_region_due (which reads one
+ * atomic) runs under pmi_large_lock (large.c), which
  * is also held across the madvise and munmap calls of a purge or unmap, as
  * arena.c does; no other lock is taken inside it.  Never calls malloc.
  */

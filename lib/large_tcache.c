@@ -18,7 +18,8 @@
  *           since the previous check, the blocks that sat at the bottom of
  *           the stack through the whole interval (below its low-water mark)
  *           are flushed.  A thread that stops allocating keeps its blocks
- *           until it allocates again, trims or exits, as its pools do.
+ *           (at most 4 MiB) until its next check or housekeeping, a trim or
+ *           its exit, as its pools keep their dirty pages.
  *   trim    malloc_trim and the out-of-memory reclaim flush the calling
  *           thread's cache (pmi_large_decay with force); other threads'
  *           caches are theirs alone (no lock on the fast path), so they go
@@ -26,11 +27,16 @@
  *   exit    heap.c's thread-exit hook calls pmi_large_tcache_thread_exit:
  *           flush, and the cache is off for the rest of the thread's life.
  * A cache is used only by a thread that has a heap (so the exit hook will
- * run); attaching creates the heap.  Cache records are never freed: a
- * record whose thread exited is reused by the next thread, and in a fork
- * child the records of threads that did not survive are orphaned (their
- * thread may have stopped in the middle of a push), so their blocks leak
- * (at most PM_LARGE_TCACHE_SLOTS MiB per such thread) but stay counted.
+ * run); attaching creates the heap.  Cache records are never freed.  Their
+ * states (under pmi_large_lock):
+ *   FREE      no thread; n == 0.  Taken by the next thread that attaches.
+ *   OWNED     its thread pushes and pops without the lock.
+ *   ORPHANED  in a fork child, the record of a thread that did not survive
+ *             the fork (it may have stopped in the middle of a push): never
+ *             touched again, so its blocks leak (at most
+ *             PM_LARGE_TCACHE_SLOTS MiB per such thread) but stay counted.
+ * Transitions: FREE -> OWNED (attach) -> FREE (thread exit, after a flush);
+ * OWNED -> ORPHANED (fork child, every thread but the forking one).
  * Threads: a record's slots are touched only by its thread; its count is
  * also read (relaxed) by statistics under pmi_large_lock.  Never calls malloc.
  */
