@@ -63,15 +63,15 @@
  * any bound at all (its footprint never exceeds its peak); the bound only
  * bites on fragmentation, the holes that best fit cannot fill.  In the
  * large-buffer churn of bench/programs/bigbuf (docs/design.md, "Large
- * blocks"), an eighth made the holes go back and fault in again (about 3x
- * the page faults of a quarter, for 6% less peak RSS); a half gave the same
+ * blocks"), an eighth made the holes go back and fault in again (2.6x the
+ * page faults of a quarter, for 6% less peak RSS); a half gave the same
  * faults and peak RSS as a quarter while allowing twice the overhead.
  *
  * Placement is best fit over free runs (ties: the lowest region, then the
  * lowest address), at the start of the run.  Regions are 1 GiB of address
  * space because holes cannot coalesce across a region boundary: in bigbuf,
  * 64 MiB and 256 MiB regions took twice the page faults and 4% more peak
- * RSS (docs/design.md).
+ * RSS (docs/design.md, "Large blocks").
  *
  * Locking: every function here but pmi_large_region_due (which reads one
  * atomic) runs under pmi_large_lock (large.c), which
