@@ -7,7 +7,9 @@
  *                       through the freeing thread's small cache
  *                       (large_tcache.c), so a malloc/free pair of 256 KiB
  *                       takes no lock and reads no clock.
- *   alignment >= 1 MiB  a mapping of its own, unmapped when freed (rare).
+ *   alignment >= 1 MiB  a mapping of its own, unmapped when freed (rare);
+ *   grown by realloc    also a mapping of its own once a block of 32 MiB or
+ *                       more has to move, so that it grows with mremap.
  *
  * Layout (types.h): a pm_large_t header at the first chunk of the span,
  * then the user's bytes from base + max(page, alignment) to the block's
@@ -37,9 +39,15 @@
  *   realloc, in place grow: the chunks taken are unmarked under the lock
  *                     before the block may use them; shrink: the chunks
  *                     given back were never marked
- *   realloc, move     a new block, copy, free the old one
+ *   realloc, move     a new block, copy, free the old one (a block of 32
+ *                     MiB or more moves into a mapping of its own)
  *   purge, unmap      large_region.c unmarks first
- *   own mapping       map, header, mark, return; free: unmark, then unmap
+ *   own mapping       map, header, mark, return; free: unmark, then unmap;
+ *                     realloc grow: mremap in place, then widen the mark;
+ *                     shrink: narrow the mark, then mremap in place; move:
+ *                     map the target and make its map leaf exist, unmark
+ *                     the old, mremap onto the target, mark the new (on
+ *                     failure re-mark the old: it never stopped being ours)
  * Locking: pmi_large_lock covers the regions and the registry of thread
  * caches; a thread cache's push and pop never take it (its flushes do), and
  * the header write, the mark and any zeroing happen after it is released.
@@ -57,6 +65,12 @@ static struct {
 } large_own;
 
 #define LARGE_OWN_MAPPING UINT32_MAX   /* pm_large_t.region of such a block */
+
+static void large_own_account(ptrdiff_t nblocks, ptrdiff_t bytes) {
+  atomic_fetch_add_explicit(&large_own.nlive, (size_t)nblocks, memory_order_relaxed);
+  atomic_fetch_add_explicit(&large_own.live_bytes, (size_t)bytes, memory_order_relaxed);
+  pmi_stats_mapped(bytes);
+}
 
 /* Marks the chunk of hdr's user pointer with the part of it the block
  * covers.  Cannot fail for region blocks (their leaves exist); false
@@ -103,30 +117,27 @@ static size_t large_nchunks(size_t map_size) { return (map_size + PM_CHUNK_SIZE 
  * in programs that only allocate large blocks. */
 static void large_tick_locked(uint64_t now) { pmi_large_region_decay(now, false); }
 
-/* ---- Blocks with a mapping of their own (alignment >= 1 MiB) ------------- */
+/* ---- Blocks with a mapping of their own ------------------------------------ */
+/* Aligned to 1 MiB or more, or grown by realloc out of a region (below). */
 static void *large_own_malloc(size_t size, size_t alignment) {
-  size_t map_size = large_map_size(alignment, size);
-  char *base = pmi_os_map(map_size, alignment);
+  size_t offset = large_offset(alignment), map_size = large_map_size(offset, size);
+  char *base = pmi_os_map(map_size, alignment < PM_CHUNK_SIZE ? PM_CHUNK_SIZE : alignment);
   if (base == NULL) return NULL;
-  pm_large_t *hdr = large_header_init(base, map_size, base + alignment, alignment, LARGE_OWN_MAPPING);
+  pm_large_t *hdr = large_header_init(base, map_size, base + offset, alignment, LARGE_OWN_MAPPING);
   if (!large_mark(hdr)) {                 /* before the pointer escapes */
     pmi_os_unmap(base, map_size);
     return NULL;
   }
-  pmi_stats_mapped((ptrdiff_t)map_size);
-  atomic_fetch_add_explicit(&large_own.nlive, 1, memory_order_relaxed);
-  atomic_fetch_add_explicit(&large_own.live_bytes, map_size, memory_order_relaxed);
+  large_own_account(1, (ptrdiff_t)map_size);
   return hdr->user;                       /* fresh mapping: already zero */
 }
 
 static void large_own_free(pm_large_t *hdr) {
   char *base = hdr->map_base;
   size_t size = hdr->map_size;
-  atomic_fetch_sub_explicit(&large_own.nlive, 1, memory_order_relaxed);
-  atomic_fetch_sub_explicit(&large_own.live_bytes, size, memory_order_relaxed);
+  large_own_account(-1, -(ptrdiff_t)size);
   large_unmark(hdr->user);                /* hdr is inside the mapping */
   pmi_os_unmap(base, size);
-  pmi_stats_mapped(-(ptrdiff_t)size);
 }
 
 /* ---- malloc ----------------------------------------------------------------- */
@@ -208,7 +219,7 @@ void pmi_large_give_locked(pm_large_t *hdr) {
 }
 
 PM_NOINLINE static void large_free_slow(pm_large_t *hdr) {
-  if (hdr->region == LARGE_OWN_MAPPING && hdr->alignment >= PM_CHUNK_SIZE) {
+  if (hdr->region == LARGE_OWN_MAPPING) {
     large_own_free(hdr);
     return;
   }
@@ -228,23 +239,88 @@ void pmi_large_free(pm_large_t *hdr) {
 }
 
 /* ---- realloc ---------------------------------------------------------------- */
-static void *large_realloc_move(pm_large_t *hdr, size_t size) {
-  void *q = pmi_large_malloc(size, PM_ALIGN, false);
+/* A region block that has to move and will span at least this many chunks
+ * is copied (once) into a mapping of its own, which from then on grows,
+ * shrinks and moves with mremap, without copying: a buffer grown by
+ * doubling would otherwise be copied at every step it cannot grow in place
+ * (docs/design.md, "Large blocks"). */
+#define LARGE_MOVE_OUT_CHUNKS 32
+
+static void *large_realloc_copy(pm_large_t *hdr, size_t size, bool own) {
+  void *q = own ? large_own_malloc(size, PM_ALIGN) : pmi_large_malloc(size, PM_ALIGN, false);
   if (q == NULL) return NULL;
   memcpy(q, hdr->user, size < hdr->usable ? size : hdr->usable);
   pmi_large_free(hdr);
   return q;
 }
 
+/* Moves the pages of a mapping of its own to a fresh chunk-aligned range
+ * of new_size bytes, without copying (mremap).  The new chunk's map leaf
+ * is made to exist first, so marking it cannot fail; the old mark is
+ * cleared before the old range becomes free; on failure the old range
+ * never stopped being ours and is marked again.  NULL: nothing changed. */
+static pm_large_t *large_own_move(pm_large_t *hdr, size_t new_size) {
+  char *base = hdr->map_base;
+  size_t offset = (size_t)((char *)hdr->user - base), old_size = hdr->map_size, alignment = hdr->alignment;
+  char *target = pmi_os_map(new_size, PM_CHUNK_SIZE);
+  if (target == NULL) return NULL;
+  if (!pmi_pagemap_prepare(target)) {
+    pmi_os_unmap(target, new_size);
+    return NULL;
+  }
+  large_unmark(hdr->user);
+  if (!pmi_os_move_to(base, old_size, new_size, target)) {
+    large_mark(hdr);
+    return NULL;
+  }
+  pm_large_t *moved = large_header_init(target, new_size, target + offset, alignment, LARGE_OWN_MAPPING);
+  large_mark(moved);
+  return moved;
+}
+
+/* A mapping of its own below 1 MiB alignment grows and shrinks with
+ * mremap, as large blocks did before regions: shrink: narrow the mark,
+ * then mremap in place; grow: mremap in place, then widen the mark; else
+ * move the pages; if even that fails, copy. */
+static void *large_own_realloc(pm_large_t *hdr, size_t size) {
+  char *user = hdr->user, *base = hdr->map_base;
+  size_t offset = (size_t)(user - base), old_size = hdr->map_size, new_size = large_map_size(offset, size);
+  if (new_size <= old_size && old_size - new_size <= new_size / 4) {   /* fits */
+    hdr->usable = old_size - offset;
+    return user;
+  }
+  if (new_size < old_size) {
+    hdr->map_size = new_size;
+    large_mark(hdr);
+    if (!pmi_os_resize_in_place(base, old_size, new_size)) {
+      hdr->map_size = old_size;
+      large_mark(hdr);
+      return user;                            /* keep the bigger mapping */
+    }
+    hdr->usable = new_size - offset;
+  } else if (pmi_os_resize_in_place(base, old_size, new_size)) {
+    hdr->map_size = new_size;
+    hdr->usable = new_size - offset;
+    large_mark(hdr);                          /* same chunk: its leaf exists */
+  } else {
+    pm_large_t *moved = large_own_move(hdr, new_size);
+    if (moved == NULL) return large_realloc_copy(hdr, size, false);
+    user = moved->user;
+  }
+  large_own_account(0, (ptrdiff_t)new_size - (ptrdiff_t)old_size);
+  return user;
+}
+
 /* PM_MEDIUM_MAX < size <= PM_LARGE_MAX.  Returns the (possibly moved)
  * block, or NULL with the old block untouched.  A region block grows into
  * the free chunks after it, or shrinks by giving its tail chunks back, in
- * place; otherwise it moves. */
+ * place; otherwise it is copied: a big one into a mapping of its own. */
 void *pmi_large_realloc(pm_large_t *hdr, size_t size) {
   pm_assert(hdr->live == 1 && size <= PM_LARGE_MAX);
-  if (hdr->region == LARGE_OWN_MAPPING) {     /* rare: keep it simple, copy */
+  if (hdr->region == LARGE_OWN_MAPPING) {
+    if (hdr->alignment < PM_CHUNK_SIZE) return large_own_realloc(hdr, size);
     if (size <= hdr->usable && size >= hdr->usable / 2) return hdr->user;
-    return large_realloc_move(hdr, size);
+    return large_realloc_copy(hdr, size, false);   /* rare: keep it simple */
   }
   char *user = hdr->user, *base = (char *)hdr;   /* the span's first chunk */
   size_t offset = (size_t)(user - base), map_size = large_map_size(offset, size);
@@ -261,7 +337,11 @@ void *pmi_large_realloc(pm_large_t *hdr, size_t size) {
     large_mark(hdr);
     return user;
   }
-  return large_realloc_move(hdr, size);
+  /* got is the span's unchanged length: what the copy reads must lie in it
+   * (a header is never trusted for what it may touch) */
+  if (large_nchunks(hdr->map_size) > got) large_corrupt(hdr, "realloc");
+  void *q = n >= LARGE_MOVE_OUT_CHUNKS ? large_realloc_copy(hdr, size, true) : NULL;
+  return q != NULL ? q : large_realloc_copy(hdr, size, false);
 }
 
 /* ---- Decay, statistics and fork -------------------------------------------- */

@@ -11,6 +11,7 @@
  * exit, fork); threads sharing all of it; calloc; aligned blocks; a request
  * bigger than a region; and that a header naming the wrong span is refused.
  */
+#define PM_FAULT_SEAM 1
 #include "config.h"
 #include "internal.h"
 #include "os.h"
@@ -327,6 +328,62 @@ TEST(realloc_moves_when_the_next_chunk_is_taken) {
   expect_eq(pmi_pagemap_kind(q), PM_CHUNK_LARGE);
   pm_free(q);
   pm_free(n);
+  expect_true(regions_valid());
+}
+
+/* A big block that cannot grow in place is copied, once, into a mapping of
+ * its own, which from then on grows, shrinks and moves with mremap (no
+ * more copies); if that mapping cannot be made, it is copied within the
+ * regions. */
+TEST(a_big_block_that_must_move_gets_a_mapping_of_its_own) {
+  large_fresh();
+  char *p = pm_malloc(CHUNKS(40)), *blocker = pm_malloc(CHUNKS(1) - 300000);
+  require_not_null(p);
+  require_not_null(blocker);
+  require_eq((uintptr_t)blocker, (uintptr_t)(p + 40 * MIB));
+  pat_fill(p, CHUNKS(40), 51);
+  pm_stats_t s0, s1;
+  pm_stats_get(&s0);
+  char *q = pm_realloc(p, CHUNKS(80));
+  require_not_null(q);
+  expect_ne((uintptr_t)q, (uintptr_t)p);
+  expect_eq(pat_bad(q, CHUNKS(40), 51), CHUNKS(40));
+  pm_large_t *h = pmi_large_header(q, pmi_pagemap_kind(q));
+  require_not_null(h);
+  expect_eq(h->region, UINT32_MAX);                   /* a mapping of its own */
+  pm_large_t *old = pmi_large_header(p, PM_CHUNK_LARGE);   /* freed, cached */
+  expect_true(old != NULL && old->live == 0);
+  pm_stats_get(&s1);
+  expect_eq(s1.nlarge, s0.nlarge);
+  expect_true(regions_valid());
+  pat_fill(q, CHUNKS(80), 52);
+  char *r = pm_realloc(q, (size_t)200 << 20);         /* mremap: in place or moved */
+  require_not_null(r);
+  expect_eq(pat_bad(r, CHUNKS(80), 52), CHUNKS(80));
+  h = pmi_large_header(r, pmi_pagemap_kind(r));
+  require_not_null(h);
+  expect_eq(h->region, UINT32_MAX);                   /* still its own: not copied */
+  char *t = pm_realloc(r, (size_t)60 << 20);          /* shrinks in place */
+  expect_eq((uintptr_t)t, (uintptr_t)r);
+  expect_eq(pat_bad(t, (size_t)60 << 20, 52), (size_t)60 << 20);
+  pm_free(t);
+  expect_eq(pmi_pagemap_kind(t), PM_CHUNK_FOREIGN);   /* unmapped, never cached */
+  /* when no mapping can be made for it, the block is copied within the regions */
+  char *a = pm_malloc(CHUNKS(40)), *b = pm_malloc(CHUNKS(1) - 300000);
+  require_not_null(a);
+  require_not_null(b);
+  pat_fill(a, CHUNKS(40), 53);
+  pmi_os_fail_next(1);
+  char *c = pm_realloc(a, CHUNKS(80));
+  pmi_os_fail_next(0);
+  require_not_null(c);
+  expect_eq(pat_bad(c, CHUNKS(40), 53), CHUNKS(40));
+  pm_large_t *hc = pmi_large_header(c, PM_CHUNK_LARGE);
+  require_not_null(hc);
+  expect_ne(hc->region, UINT32_MAX);
+  pm_free(c);
+  pm_free(b);
+  pm_free(blocker);
   expect_true(regions_valid());
 }
 
