@@ -43,6 +43,10 @@ bench_programs_bigbuf_SOURCES = bench/programs/bigbuf.cc bench/rng.h
 noinst_PROGRAMS += bench/programs/largepair
 bench_programs_largepair_SOURCES = bench/programs/largepair.c
 bench_programs_largepair_CFLAGS = $(AM_CFLAGS) -fno-builtin
+# Not timed either: the probe of large realloc growth (issue 8 §1).
+noinst_PROGRAMS += bench/programs/largegrow
+bench_programs_largegrow_SOURCES = bench/programs/largegrow.c
+bench_programs_largegrow_CFLAGS = $(AM_CFLAGS) -fno-builtin
 
 if HAVE_GBENCH
 PM_MICROBENCH = bench/pm-microbench
