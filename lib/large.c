@@ -231,8 +231,12 @@ PM_NOINLINE static void large_free_slow(pm_large_t *hdr) {
   pthread_mutex_unlock(&pmi_large_lock);
 }
 
+/* One-chunk region blocks go to the thread's cache; a mapping of its own
+ * never has map_size <= PM_CHUNK_SIZE (large_own_realloc), and one aligned
+ * to 1 MiB or more fails the alignment test anyway. */
 void pmi_large_free(pm_large_t *hdr) {
   pm_assert(hdr->live == 1);
+  pm_assert(hdr->region != LARGE_OWN_MAPPING || hdr->map_size > PM_CHUNK_SIZE);
   if (pm_likely(hdr->map_size <= PM_CHUNK_SIZE && hdr->alignment <= PM_PAGE_SIZE) && pmi_large_tcache_push(hdr))
     return;
   large_free_slow(hdr);
@@ -285,6 +289,10 @@ static pm_large_t *large_own_move(pm_large_t *hdr, size_t new_size) {
 static void *large_own_realloc(pm_large_t *hdr, size_t size) {
   char *user = hdr->user, *base = hdr->map_base;
   size_t offset = (size_t)(user - base), old_size = hdr->map_size, new_size = large_map_size(offset, size);
+  /* A mapping of its own always extends past its first chunk, so that it
+   * can never pass for a one-chunk region block (the thread cache's test in
+   * pmi_large_free): one shrunk that far goes back to a region. */
+  if (new_size <= PM_CHUNK_SIZE) return large_realloc_copy(hdr, size, false);
   if (new_size <= old_size && old_size - new_size <= new_size / 4) {   /* fits */
     hdr->usable = old_size - offset;
     return user;

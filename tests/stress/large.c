@@ -3,7 +3,9 @@
  * Workers swap large blocks (128 KiB .. 1 MiB, the thread-cache sizes, and
  * 1 .. 16 MiB, region spans) through a shared board, so most blocks are
  * freed by a thread that did not allocate them; they also realloc blocks
- * they take off the board (growing and shrinking in place, or moving),
+ * they take off the board (growing and shrinking in place, or moving; one
+ * realloc in 20 to 32-48 MiB, which moves a block into a mapping of its
+ * own and grows and shrinks it with mremap),
  * calloc some (which must read as zero wherever they are reused from),
  * and now and then call malloc_trim and read the statistics while the
  * others work.  Workers exit and new ones start (each exit flushes that
@@ -103,7 +105,9 @@ static void *worker(void *arg) {
     } else if (op < 90) {                      /* realloc a block taken off the board */
       blk_t *b = atomic_exchange(&board[k], NULL);
       if (b == NULL) continue;
-      size_t size = pick_size(rng_next(&rng)), keep = size < b->size ? size : b->size;
+      uint64_t rr = rng_next(&rng);   /* 1 in 20: 32-48 MiB, a mapping of its own */
+      size_t size = rr % 20 == 0 ? ((size_t)32 << 20) + (size_t)(rr >> 8) % ((size_t)16 << 20) : pick_size(rr >> 5);
+      size_t keep = size < b->size ? size : b->size;
       if (!blk_ok(b, keep < 128 ? b->size : keep)) atomic_fetch_add(&nbad, 1);
       uint64_t seed = b->seed;
       blk_t *q = realloc(b, size);

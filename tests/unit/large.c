@@ -366,8 +366,23 @@ TEST(a_big_block_that_must_move_gets_a_mapping_of_its_own) {
   char *t = pm_realloc(r, (size_t)60 << 20);          /* shrinks in place */
   expect_eq((uintptr_t)t, (uintptr_t)r);
   expect_eq(pat_bad(t, (size_t)60 << 20, 52), (size_t)60 << 20);
-  pm_free(t);
-  expect_eq(pmi_pagemap_kind(t), PM_CHUNK_FOREIGN);   /* unmapped, never cached */
+  char *big = pm_malloc(CHUNKS(40));                  /* another one, freed as it is */
+  require_not_null(big);
+  char *own = pm_realloc(big, CHUNKS(33) + (64 << 20));
+  require_not_null(own);
+  pm_free(own);
+  expect_eq(pmi_pagemap_kind(own), PM_CHUNK_FOREIGN); /* unmapped, never cached */
+  /* shrunk to one chunk, it goes back to a region: a mapping of its own
+   * must never pass for a one-chunk block of the thread cache */
+  char *u = pm_realloc(t, 300 << 10);
+  require_not_null(u);
+  expect_eq(pat_bad(u, 300 << 10, 52), 300 << 10);
+  pm_large_t *hu = pmi_large_header(u, pmi_pagemap_kind(u));
+  require_not_null(hu);
+  expect_ne(hu->region, UINT32_MAX);
+  pm_free(u);
+  pm_malloc_trim(0);                                  /* flushes the thread cache */
+  expect_true(regions_valid());
   /* when no mapping can be made for it, the block is copied within the regions */
   char *a = pm_malloc(CHUNKS(40)), *b = pm_malloc(CHUNKS(1) - 300000);
   require_not_null(a);
