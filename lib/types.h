@@ -23,11 +23,12 @@
  *   hash of the block's address (pool.c, "Free-block canaries"), so that a
  *   second free is recognised and a forged link is refused.
  *
- *   large block (a span of whole chunks of a region, large_region.c; a
- *   mapping of its own when alignment >= 1 MiB, with the header one page
- *   below the chunk-aligned user pointer)
+ *   large block (a span of whole chunks of a region, large_region.c; or a
+ *   mapping of its own, large.c: when aligned to 1 MiB or more, with the
+ *   header one page below the chunk-aligned user pointer, and once realloc
+ *   has grown it out of its region)
  *   +-------------+------------------------------------------+
- *   | pm_large_t  |  user data (to the span's end, usable_size) |
+ *   | pm_large_t  |  user data (usable_size, 16 KiB units)    |
  *   +-------------+------------------------------------------+
  *   base          user = base + max(page, alignment)
  *
