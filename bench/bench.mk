@@ -2,7 +2,7 @@
 # bench/bench.mk — make bench: poolmalloc (and poolmalloc-secure) side by side with glibc, jemalloc,
 # mimalloc and tcmalloc (issue 3; how to read the numbers: docs/benchmarks.md).
 #
-#   bench/programs/*        whole-program benchmarks, plain C, built by every
+#   bench/programs/*        whole-program benchmarks, plain C (bigbuf: C++), built by every
 #                           `make` (so CI compiles them) but run only by bench
 #   bench/pm-bench-exec     runs one command, prints wall/CPU/peak RSS
 #                           (tools/bench-run's measuring arm, bench/runner.c)
@@ -30,7 +30,7 @@
 
 PM_BENCH_PROGS = bench/pm-bench-exec \
 	bench/programs/larson bench/programs/xmalloc bench/programs/falseshare \
-	bench/programs/mstress bench/programs/textbuild bench/icount/ops
+	bench/programs/mstress bench/programs/textbuild bench/programs/bigbuf bench/icount/ops
 noinst_PROGRAMS += $(PM_BENCH_PROGS)
 bench_icount_ops_SOURCES = bench/icount/ops.c
 bench_icount_ops_CFLAGS = $(AM_CFLAGS) -fno-builtin
@@ -47,6 +47,17 @@ bench_programs_mstress_SOURCES = bench/programs/mstress.c bench/programs/prog.h
 bench_programs_mstress_LDADD = -lpthread
 bench_programs_textbuild_SOURCES = bench/programs/textbuild.c bench/programs/prog.h
 bench_programs_textbuild_LDADD = -lpthread
+# C++ on purpose: new[] + value-initialisation, which GCC cannot turn into
+# calloc (bench/programs/bigbuf.cc explains why that matters).
+bench_programs_bigbuf_SOURCES = bench/programs/bigbuf.cc bench/rng.h
+# Not timed: the callgrind probe of the large malloc/free pair (issue 8 §1).
+noinst_PROGRAMS += bench/programs/largepair
+bench_programs_largepair_SOURCES = bench/programs/largepair.c
+bench_programs_largepair_CFLAGS = $(AM_CFLAGS) -fno-builtin
+# Not timed either: the probe of large realloc growth (issue 8 §1).
+noinst_PROGRAMS += bench/programs/largegrow
+bench_programs_largegrow_SOURCES = bench/programs/largegrow.c
+bench_programs_largegrow_CFLAGS = $(AM_CFLAGS) -fno-builtin
 
 if HAVE_GBENCH
 PM_MICROBENCH = bench/pm-microbench

@@ -63,6 +63,7 @@ static pm_pool_t *alloc_checked_pool(const void *p, const char *what) {
  * do the same in heap.c.) */
 static void *alloc_large(size_t size, size_t alignment, bool zero) {
   void *p = NULL;
+  if (pm_unlikely(pmi_heap_tls == &pmi_heap_empty)) pmi_heap_get();   /* a heap: its large cache */
   if (pm_likely(size <= PM_LARGE_MAX && alignment <= PM_LARGE_MAX_ALIGN) &&
       ((p = pmi_large_malloc(size, alignment, zero)) != NULL ||
        (pmi_heap_reclaim() && (p = pmi_large_malloc(size, alignment, zero)) != NULL)))

@@ -121,6 +121,7 @@ pm_heap_t *pmi_heap_get(void) {
   if (h == NULL) return NULL;
   pmi_heap_tls = h;   /* before setspecific, which may itself call malloc */
   if (heaps.key_ok) pthread_setspecific(heaps.key, h);
+  pmi_large_tcache_attach();   /* the exit hook flushes it (issue 8 §1) */
   return h;
 }
 
@@ -348,6 +349,7 @@ static void heap_thread_exit(void *arg) {
   pm_heap_t *h = arg;
   if (pm_config_secure) pmi_heap_quarantine_flush(h);   /* before the heap is given up */
   pmi_heap_flush_remote();
+  pmi_large_tcache_thread_exit();   /* issue 8 §1: the thread's large-block cache */
   if (pmi_heap_tls == h) pmi_heap_tls = (pm_heap_t *)&pmi_heap_empty;
   heap_collect(h);
   pthread_mutex_lock(&heaps.lock);

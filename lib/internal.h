@@ -419,7 +419,7 @@ PM_INTERNAL void pmi_heap_thread_init(void);
  * h owns (PM_DEBUG >= 3 callers; h held by the caller alone). */
 PM_INTERNAL bool pmi_heap_is_valid(const pm_heap_t *h);
 
-/* ---- large.c: one mapping per block ------------------------------------- */
+/* ---- large.c: blocks above PM_MEDIUM_MAX ---------------------------------- */
 /* Requests above these fail at once (alloc.c), without a reclaim. */
 #define PM_LARGE_MAX ((size_t)PTRDIFF_MAX - 2 * PM_CHUNK_SIZE)
 #define PM_LARGE_MAX_ALIGN ((size_t)PTRDIFF_MAX / 4)
@@ -429,13 +429,102 @@ PM_INTERNAL void *pmi_large_malloc(size_t size, size_t alignment, bool zero);
 /* The header of the large block whose user pointer is p, or NULL if p is
  * not one (kind is pmi_pagemap_kind(p)). */
 PM_INTERNAL pm_large_t *pmi_large_header(const void *p, unsigned kind);
+/* hdr->live == 1.  Aborts if the header's region does not hold that block. */
 PM_INTERNAL void pmi_large_free(pm_large_t *hdr);
+/* Secure library: fatal unless hdr's block has a mapping of its own, as
+ * every secure large block does (a forged header otherwise). */
+PM_INTERNAL void pmi_large_check_own(const pm_large_t *hdr, const char *what);
 PM_INTERNAL void *pmi_large_realloc(pm_large_t *hdr, size_t size);
+/* Decay epoch (this thread's cache, then the regions); force: give back
+ * everything cached now (malloc_trim, out-of-memory reclaim). */
 PM_INTERNAL bool pmi_large_decay(uint64_t now_ns, bool force);
 PM_INTERNAL void pmi_large_stats(pm_stats_t *out);
+/* Address space the large regions reserve (statistics). */
+PM_INTERNAL size_t pmi_large_reserved(void);
 PM_INTERNAL void pmi_large_fork_prepare(void);
 PM_INTERNAL void pmi_large_fork_parent(void);
 PM_INTERNAL void pmi_large_fork_child(void);
+/* The lock of the regions and of the registry of thread caches. */
+PM_INTERNAL extern pthread_mutex_t pmi_large_lock;
+/* Gives a freed region block's span back (hdr->live already 0); aborts if
+ * the region holds no such block.  Caller holds pmi_large_lock. */
+PM_INTERNAL void pmi_large_give_locked(pm_large_t *hdr);
+
+/* ---- large_region.c: regions of chunks behind large blocks ---------------- */
+/* All of these but pmi_large_region_due run under pmi_large_lock. */
+typedef struct pm_lspan_s {
+  char *base;                   /* first chunk                             */
+  size_t nchunks;
+  uint32_t region;              /* index in the region table               */
+  bool zero;                    /* every chunk reads as zero               */
+} pm_lspan_t;
+/* A span of nchunks free chunks, reserving a region if none fits; its first
+ * chunk is to be marked by the caller.  False when the OS refuses. */
+PM_INTERNAL bool pmi_large_region_take(size_t nchunks, pm_lspan_t *out);
+/* Frees the live span starting at base in region: its chunks become free
+ * and dirty (base stays marked).  Returns its length in chunks, or 0 if
+ * region has no live span starting at base. */
+PM_INTERNAL size_t pmi_large_region_give(uint32_t region, char *base);
+/* Makes the live span at base nchunks long, in place: shrinking always
+ * works, growing only into free chunks right after it.  Returns the new
+ * length (nchunks on success, the old length when it cannot grow), or 0 if
+ * there is no such live span. */
+PM_INTERNAL size_t pmi_large_region_resize(uint32_t region, char *base, size_t nchunks);
+/* Purges what has been dirty since the previous epoch and unmaps regions
+ * that were wholly free and clean at it, when an epoch is due (or
+ * everything now when force); true if memory went back to the OS. */
+PM_INTERNAL bool pmi_large_region_decay(uint64_t now_ns, bool force);
+/* Called WITHOUT pmi_large_lock, after any call that may have released a
+ * region (decay): unmaps the regions it retired. */
+PM_INTERNAL void pmi_large_region_unmap_retired(void);
+/* Is a decay epoch due?  The one call here that needs no lock. */
+PM_INTERNAL bool pmi_large_region_due(uint64_t now_ns);
+PM_INTERNAL void pmi_large_region_stats(size_t *nlive, size_t *live_bytes, size_t *dirty_bytes);
+PM_INTERNAL size_t pmi_large_region_reserved(void);
+PM_INTERNAL bool pmi_large_region_is_valid(void);
+
+/* ---- large_tcache.c: each thread's cache of one-chunk large blocks -------- */
+typedef struct pm_large_tcache_s {
+  pm_large_t *slot[PM_LARGE_TCACHE_SLOTS];   /* a stack, oldest first       */
+  uint32_t n;                   /* blocks held (relaxed: statistics read it) */
+  uint32_t low;                 /* fewest held since the last check          */
+  uint32_t tick;                /* pushes since the last check               */
+  uint32_t state;               /* free / owned / orphaned (under the lock)  */
+  uint64_t check_ns;            /* clock at the last check                   */
+  struct pm_large_tcache_s *next;   /* every record (under the lock)         */
+} pm_large_tcache_t;
+#define PM_LARGE_TCACHE_CHECK 64   /* pushes between clock reads */
+PM_INTERNAL extern __thread pm_large_tcache_t *pmi_large_tcache_tls __attribute__((tls_model("initial-exec")));
+/* Gives this thread a cache if it may have one (first slow-path call). */
+PM_INTERNAL void pmi_large_tcache_attach(void);
+PM_INTERNAL void pmi_large_tcache_check(pm_large_tcache_t *tc);
+/* This thread's cache: flush what aged (or everything when force). */
+PM_INTERNAL bool pmi_large_tcache_decay(uint64_t now_ns, bool force);
+/* heap.c's thread-exit hook: flush, and no cache for this thread again. */
+PM_INTERNAL void pmi_large_tcache_thread_exit(void);
+PM_INTERNAL size_t pmi_large_tcache_count_locked(void);
+PM_INTERNAL void pmi_large_tcache_fork_child(void);
+/* A one-chunk block freed earlier by this thread (live == 0, still marked),
+ * or NULL. */
+PM_INLINE pm_large_t *pmi_large_tcache_pop(void) {
+  pm_large_tcache_t *tc = pmi_large_tcache_tls;
+  if (tc == NULL || tc->n == 0) return NULL;
+  uint32_t n = tc->n - 1;
+  pm_atomic_store_relaxed(&tc->n, n);
+  if (n < tc->low) tc->low = n;
+  return tc->slot[n];
+}
+/* Keeps hdr (a one-chunk block being freed) for this thread: false if the
+ * thread has no cache or it is full. */
+PM_INLINE bool pmi_large_tcache_push(pm_large_t *hdr) {
+  pm_large_tcache_t *tc = pmi_large_tcache_tls;
+  if (tc == NULL || tc->n == PM_LARGE_TCACHE_SLOTS) return false;
+  hdr->live = 0;
+  tc->slot[tc->n] = hdr;
+  pm_atomic_store_relaxed(&tc->n, tc->n + 1);
+  if (pm_unlikely(++tc->tick == PM_LARGE_TCACHE_CHECK)) pmi_large_tcache_check(tc);
+  return true;
+}
 
 /* ---- zero.c: malloc(0) of the secure library ----------------------------- */
 /* A distinct 16-byte slot of PROT_NONE memory, or NULL with errno = ENOMEM. */

@@ -287,6 +287,7 @@ static pm_pool_t *secure_block_pool(const void *p, const char *what) {
 static pm_large_t *secure_large_live(const void *p, unsigned kind, const char *what) {
   pm_large_t *hdr = pmi_large_header(p, kind);
   if (hdr == NULL) secure_invalid(what, p, kind);
+  pmi_large_check_own(hdr, what);
   if (!pm_atomic_load_relaxed(&hdr->live)) pmi_fatal("%s of freed block %p", what, p);
   return hdr;
 }
@@ -350,6 +351,7 @@ PM_NOINLINE static void secure_free_other(void *p, unsigned kind) {
   }
   pm_large_t *hdr = pmi_large_header(p, kind);
   if (hdr == NULL) secure_invalid("free", p, kind);
+  pmi_large_check_own(hdr, "free");
   if (pm_atomic_exchange_acq_rel(&hdr->live, 0) == 0) pmi_fatal("double free of %p", p);
   secure_large_check_tail(hdr);
   secure_large_retire(hdr, false);

@@ -387,7 +387,8 @@ PM_EXPORT int pm_stats_json(int fd) {
   json_num(j, "live_bytes", s.large_allocated);
   json_num(j, "cached_bytes", s.large_cached);
   json_num(j, "cache_limit", (size_t)pmi_option(PM_OPTION_LARGE_CACHE_MB) << 20);
-  json_num(j, "cache_slots", PM_LARGE_CACHE_SLOTS);
+  json_num(j, "thread_cache_slots", PM_LARGE_TCACHE_SLOTS);
+  json_num(j, "reserved_bytes", pmi_large_reserved());
   json_close(j, '}');
 
   json_heaps(j, &heaps);

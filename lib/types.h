@@ -24,9 +24,12 @@
  *   hash of the block's address (pool.c, "Free-block canaries"), so that a
  *   second free is recognised and a forged link is refused.
  *
- *   large block (own mapping, base chunk-aligned unless alignment >= 1 MiB)
+ *   large block (a span of whole chunks of a region, large_region.c; or a
+ *   mapping of its own, large.c: when aligned to 1 MiB or more, with the
+ *   header one page below the chunk-aligned user pointer, and once realloc
+ *   has grown it out of its region)
  *   +-------------+------------------------------------------+
- *   | pm_large_t  |  user data (page-rounded, usable_size)   |
+ *   | pm_large_t  |  user data (usable_size, 16 KiB units)    |
  *   +-------------+------------------------------------------+
  *   base          user = base + max(page, alignment)
  *
@@ -93,7 +96,9 @@
 
 #define PM_EXTEND_BYTES 4096      /* carve free lists a page at a time (RSS) */
 #define PM_HOUSEKEEP_EVERY 64     /* slow-path calls between housekeeping */
-#define PM_LARGE_CACHE_SLOTS 64   /* freed large mappings kept for reuse */
+#define PM_LARGE_REGION_SIZE ((size_t)1 << 30)   /* address space reserved per large region */
+#define PM_LARGE_REGION_MAX 1024  /* large regions at once                   */
+#define PM_LARGE_TCACHE_SLOTS 4   /* one-chunk large blocks per thread cache */
 #define PM_REMOTE_BATCH 32        /* remote frees pushed per CAS          */
 #define PM_HEAP_EMPTY_BYTES ((size_t)2 << 20)   /* empty pools a heap keeps */
 
@@ -246,9 +251,11 @@ typedef struct pm_large_s {
   size_t usable;                /* bytes writable from user               */
   size_t alignment;             /* requested alignment (>= PM_ALIGN)       */
   uint32_t live;                /* 1 until freed                          */
+  uint32_t region;              /* large_region.c's index (or UINT32_MAX) */
   uint32_t sampled;             /* recorded by the profiler (prof.c)      */
 } pm_large_t;
 #define PM_LARGE_MAGIC 0x706d6c6172676521ULL   /* "pmlarge!" */
+_Static_assert(offsetof(pm_large_t, region) == 52, "tests/misuse/large_header.c forges the region index at byte 52");
 
 /* ---- Heaps ------------------------------------------------------------- */
 typedef enum { PM_HEAP_ACTIVE = 1, PM_HEAP_ABANDONED = 2, PM_HEAP_UNUSED = 3, PM_HEAP_ORPHANED = 4 } pm_heap_state_t;

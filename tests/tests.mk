@@ -113,7 +113,7 @@ tests_api_static_basic_LDFLAGS = -static
 
 # ---- Stress: threads, fork, exit ------------------------------------------
 PM_STRESS_TESTS = tests/stress/threads tests/stress/fork tests/stress/exit \
-	tests/stress/startup tests/stress/mapping_race
+	tests/stress/startup tests/stress/mapping_race tests/stress/large
 check_PROGRAMS += $(PM_STRESS_TESTS)
 TESTS += $(PM_STRESS_TESTS)
 tests_stress_threads_SOURCES = tests/stress/threads.c
@@ -145,11 +145,16 @@ tests_stress_address_reuse_SOURCES = tests/stress/address_reuse.c
 tests_stress_address_reuse_CFLAGS = $(PM_API_CFLAGS)
 tests_stress_address_reuse_LDADD = $(PM_API_LIBS) -lpthread
 tests_stress_address_reuse_LDFLAGS = $(PM_API_LINK)
+tests_stress_large_SOURCES = tests/stress/large.c
+tests_stress_large_CFLAGS = $(PM_TEST_CFLAGS)
+tests_stress_large_LDADD = $(PM_API_LIBS) -lpthread
+tests_stress_large_LDFLAGS = $(PM_API_LINK)
 
 # ---- Misuse: plain programs, run with LD_PRELOAD by misuse.sh -------------
 PM_MISUSE_BINS = tests/misuse/double_free tests/misuse/invalid_free \
 	tests/misuse/interior_free tests/misuse/invalid_realloc \
-	tests/misuse/invalid_usable_size tests/misuse/free_sized_mismatch
+	tests/misuse/invalid_usable_size tests/misuse/free_sized_mismatch \
+	tests/misuse/large_header
 check_PROGRAMS += $(PM_MISUSE_BINS)
 tests_misuse_double_free_SOURCES = tests/misuse/double_free.c tests/misuse/misuse.h
 tests_misuse_double_free_CFLAGS = $(PM_TEST_CFLAGS)
@@ -177,6 +182,8 @@ tests_misuse_free_unallocated_LDADD = -lpthread
 tests_misuse_forge_free_list_SOURCES = tests/misuse/forge_free_list.c tests/misuse/misuse.h
 tests_misuse_forge_free_list_CFLAGS = $(PM_TEST_CFLAGS)
 tests_misuse_forge_free_list_LDADD = -lpthread
+tests_misuse_large_header_SOURCES = tests/misuse/large_header.c tests/misuse/misuse.h
+tests_misuse_large_header_CFLAGS = $(PM_TEST_CFLAGS)
 if !PM_SANITIZE
 TESTS += tests/misuse/misuse.sh tests/misuse/reuse.sh
 endif

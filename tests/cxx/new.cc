@@ -283,7 +283,9 @@ void check_failure() {
 }
 
 // A handler that frees a reserve lets the retried allocation succeed: in a
-// child whose address space is capped just above what it holds.
+// child whose address space is capped just above what it holds.  The
+// reserve is over half of a 1 GiB large-block region (docs/design.md), so
+// the second request cannot be served beside it from the same region.
 void *reserve = nullptr;
 void release_reserve() {
   ::operator delete(reserve);
@@ -294,7 +296,7 @@ void release_reserve() {
 void check_handler_recovers() {
   pid_t pid = fork();
   if (pid == 0) {
-    const size_t chunk = size_t(256) << 20;
+    const size_t chunk = size_t(640) << 20;
     reserve = ::operator new(chunk);
     std::memset(reserve, 1, 4096);
     struct rlimit rl;

@@ -39,12 +39,12 @@ expect() {
   tap_result $ok "$name ($(basename "$PM_LIB"))"
 }
 
-tap_plan 32
+tap_plan 40
 NF='(not allocated by poolmalloc)'
 NS='(not the start of a block)'
 for PM_LIB in "$PM_LIB" "${PM_SECURE_LIB:-}"; do
 if [ ! -f "$PM_LIB" ]; then
-  for i in $(seq 16); do tap_skip "$PM_LIB" "not built"; done
+  for i in $(seq 20); do tap_skip "$PM_LIB" "not built"; done
   continue
 fi
 case $(basename "$PM_LIB") in
@@ -57,6 +57,11 @@ expect "double free, medium block" "poolmalloc: double free of @ADDR@" "$bin/dou
 expect "double free, first free in another thread" "poolmalloc: double free of @ADDR@" "$bin/double_free" 48 remote
 expect "double free, another free in between" "poolmalloc: double free of @ADDR@" "$bin/double_free" 64 interleaved
 expect "double free, large block (in the large cache)" "poolmalloc: double free of @ADDR@" "$bin/double_free" 1048576
+expect "double free, 256 KiB block (in the thread's large cache)" "poolmalloc: double free of @ADDR@" "$bin/double_free" 262144
+expect "free of a large block's first interior chunk" "poolmalloc: invalid free of @ADDR@ $NF" "$bin/interior_free" 3145728 1044480
+expect "free of a page inside a large block's first chunk" "poolmalloc: invalid free of @ADDR@ $NS" "$bin/interior_free" 3145728 8192
+expect "free of a large block whose header names another region" \
+  "poolmalloc: invalid free of @ADDR@ (its large block header does not match its region)" "$bin/large_header"
 expect "free of a stack address" "poolmalloc: invalid free of @ADDR@ $NF" "$bin/invalid_free" stack
 expect "free of a static array" "poolmalloc: invalid free of @ADDR@ $NF" "$bin/invalid_free" static
 expect "free inside an mmap region" "poolmalloc: invalid free of @ADDR@ $NF" "$bin/invalid_free" mmap

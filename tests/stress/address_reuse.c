@@ -21,12 +21,17 @@
  * free aborts with "invalid free of 0x… (not allocated by poolmalloc)".
  *
  * Cases (each in a fresh process, this program re-executed with --case):
- *   realloc_move     realloc(2 MiB -> 8 MiB) under a guard block: mremap
- *                    moves the pages and frees the old range
- *   realloc_shrink   realloc(8 MiB -> 2 MiB): mremap frees the tail
- *   free_unmap       free of a 3 MiB block, large cache off: munmap
+ *   realloc_move     realloc(64 MiB -> 256 MiB) of a block with a mapping
+ *                    of its own: mremap moves the pages and frees the old
+ *                    range
+ *   realloc_shrink   realloc(64 MiB -> 8 MiB) of one: mremap frees the tail
+ *   free_unmap       free of one: munmap
  *   aligned_free     free of a 2 MiB-aligned block: munmap
- *   trim             malloc_trim(0) unmapping a cached 3 MiB block
+ *   trim             malloc_trim(0) unmapping the wholly free 1 GiB region
+ *                    a freed 3 MiB block leaves
+ * (Blocks in a region are never unmapped one by one: the 64 MiB blocks get
+ * a mapping of their own as a program's growing buffer does.)  The helper's
+ * block is aligned to 1 MiB, so that it is a fresh mapping too.
  * A case passes if every freed range that could hold the helper's mapping
  * was handed to it and every such block stayed valid; it is skipped if no
  * freed range was ever big enough (then the allocator no longer gives such
@@ -54,7 +59,11 @@
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
 
-#define HELPER_SIZE 200000   /* a large block: its own mapping */
+#define HELPER_SIZE 200000   /* aligned to 1 MiB: a large block with a mapping of its own */
+#define MIB ((size_t)1 << 20)
+/* What the helper's mapping asks for: the block at 1 MiB into its mapping
+ * (lib/large.c), in 16 KiB units, plus 1 MiB of alignment slack (os.c). */
+#define HELPER_MAP_LEN (MIB + ((HELPER_SIZE + 16383) & ~(size_t)16383) + MIB)
 #define ROUNDS 16
 
 /* ---- The system calls, and the hooks poolmalloc reaches ------------------- */
@@ -79,8 +88,7 @@ static struct {
 /* Called by the main thread after the OS took [base, base + len) back. */
 static void range_freed(void *base, size_t len) {
   if (!reuse.armed || !pthread_equal(pthread_self(), reuse.main_thread)) return;
-  /* The helper's mapping asks for its size plus 1 MiB of alignment slack. */
-  if (len < HELPER_SIZE + 4096 + ((size_t)1 << 20) || reuse.nblocks == (int)(sizeof reuse.blocks / sizeof reuse.blocks[0]))
+  if (len < HELPER_MAP_LEN || reuse.nblocks == (int)(sizeof reuse.blocks / sizeof reuse.blocks[0]))
     return;
   reuse.base = base;
   reuse.len = len;
@@ -141,7 +149,9 @@ static void *helper(void *arg) {
     while (sem_wait(&reuse.go) != 0) {
     }
     if (reuse.len == 0) return NULL;   /* the end */
-    unsigned char *q = malloc(HELPER_SIZE);
+    /* Aligned to 1 MiB so that it is always a fresh mapping: a plain
+     * malloc would come from a region poolmalloc already holds. */
+    unsigned char *q = aligned_alloc(MIB, HELPER_SIZE);
     if (q == NULL) _exit(5);
     for (size_t i = 0; i < HELPER_SIZE; i += 4096) q[i] = (unsigned char)(i >> 12);
     reuse.blocks[reuse.nblocks++] = q;
@@ -169,11 +179,20 @@ static void *must(void *p) {
   return p;
 }
 
+/* A block with a mapping of its own: grown past 32 chunks where it cannot
+ * grow in place (a guard block right after it in its region), realloc
+ * copies it out of its region (lib/large.c, LARGE_MOVE_OUT_CHUNKS). */
+static char *own_mapping_block(void **guard) {
+  char *p = must(malloc(2 * MIB));
+  *guard = must(malloc(4 * MIB));
+  return must(realloc(p, 64 * MIB));
+}
+
 static void case_realloc_move(void) {
-  void *guard = must(malloc((size_t)4 << 20));
-  char *p = must(malloc((size_t)2 << 20));
+  void *guard;
+  char *p = own_mapping_block(&guard);
   reuse.armed = 1;
-  p = must(realloc(p, (size_t)8 << 20));
+  p = must(realloc(p, 256 * MIB));   /* mremap moves the pages (or grows in place: nothing to race) */
   reuse.armed = 0;
   if (p[4095] != 0x33) _exit(4);
   free(p);
@@ -181,19 +200,23 @@ static void case_realloc_move(void) {
 }
 
 static void case_realloc_shrink(void) {
-  char *p = must(malloc((size_t)8 << 20));
+  void *guard;
+  char *p = own_mapping_block(&guard);
   reuse.armed = 1;
-  p = must(realloc(p, (size_t)2 << 20));
+  p = must(realloc(p, 8 * MIB));   /* mremap frees the tail */
   reuse.armed = 0;
   if (p[4095] != 0x33) _exit(4);
   free(p);
+  free(guard);
 }
 
 static void case_free_unmap(void) {
-  void *p = must(malloc((size_t)3 << 20));
+  void *guard;
+  char *p = own_mapping_block(&guard);
   reuse.armed = 1;
-  free(p);
+  free(p);   /* munmap */
   reuse.armed = 0;
+  free(guard);
 }
 
 static void case_aligned_free(void) {
@@ -204,7 +227,7 @@ static void case_aligned_free(void) {
 }
 
 static void case_trim(void) {
-  free(must(malloc((size_t)3 << 20)));   /* into the large cache */
+  free(must(malloc((size_t)3 << 20)));   /* its region is now wholly free */
   reuse.armed = 1;
   malloc_trim(0);
   reuse.armed = 0;
