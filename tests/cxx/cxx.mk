@@ -8,11 +8,11 @@
 #                         clang++ when clang++ is installed
 PM_CXX_TESTS = tests/cxx/new_linked tests/cxx/new_plain
 check_PROGRAMS += $(PM_CXX_TESTS)
-TESTS += tests/cxx/new_linked
-# A sanitizer-built library cannot be preloaded into a program built without
-# the sanitizer's runtime (as tests/preload), so only the release build runs it.
+# A sanitizer build's library has no operator new (the sanitizer's runtime
+# owns it; lib/lib.mk), and cannot be preloaded into a program built without
+# the sanitizer's runtime (as tests/preload): release builds only.
 if !PM_SANITIZE
-TESTS += tests/cxx/preload.sh
+TESTS += tests/cxx/new_linked tests/cxx/preload.sh
 endif
 EXTRA_DIST += tests/cxx/preload.sh
 tests_cxx_new_linked_SOURCES = tests/cxx/new.cc

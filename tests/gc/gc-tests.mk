@@ -29,8 +29,15 @@ PM_GC_TESTS = tests/gc/test_refcount tests/gc/test_collect \
 	tests/gc/test_threads tests/gc/test_cxx tests/gc/test_fork \
 	tests/gc/test_deep tests/gc/test_wrthreads tests/gc/test_semantics \
 	tests/gc/test_weakref tests/gc/test_introspect
-check_PROGRAMS += $(PM_GC_TESTS) tests/gc/test_tsan tests/gc/test_tsan_layer
-TESTS += $(PM_GC_TESTS) tests/gc/example.sh tests/gc/tsan.sh
+check_PROGRAMS += $(PM_GC_TESTS)
+TESTS += $(PM_GC_TESTS) tests/gc/example.sh
+# The two TSan programs add -fsanitize=thread to a release build; a
+# sanitizer build (--enable-sanitizers) already is one, and ASan cannot be
+# combined with TSan.
+if !PM_SANITIZE
+check_PROGRAMS += tests/gc/test_tsan tests/gc/test_tsan_layer
+TESTS += tests/gc/tsan.sh
+endif
 EXTRA_DIST += tests/gc/gcnode.h tests/gc/example.sh tests/gc/tsan.sh
 PM_GC_TEST_LIBS = lib/libpm_internal.la -lpthread
 tests_gc_test_refcount_SOURCES = tests/gc/test_refcount.c tests/gc/gcnode.h

@@ -30,6 +30,12 @@
 #define NSMALL 200000
 static void *small[NSMALL];
 
+/* External, so that the profiler's symbolizer finds them by name. */
+void *tracked_small(size_t n);
+void *tracked_large(size_t n);
+void *tracked_annotated(size_t n);
+void *tracked_remote(size_t n);
+
 __attribute__((noinline)) void *tracked_small(size_t n) { return malloc(n); }
 __attribute__((noinline)) void *tracked_large(size_t n) { return malloc(n); }
 __attribute__((noinline)) void *tracked_annotated(size_t n) {

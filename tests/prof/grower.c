@@ -13,6 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* External, so that the profiler's symbolizer finds them by name. */
+void *grow_site(size_t n);
+void *steady_site(size_t n);
+
 __attribute__((noinline)) void *grow_site(size_t n) {
   void *p = malloc(n);
   memset(p, 3, n);

@@ -12,6 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* External, so that the profiler's symbolizer finds them by name. */
+void *leaky_function(size_t n);
+void noise(unsigned i);
+
 __attribute__((noinline)) void *leaky_function(size_t n) {
   void *p = malloc(n);
   memset(p, 1, n);
