@@ -82,6 +82,7 @@ void pmi_large_tcache_attach(void) {
   pthread_mutex_lock(&pmi_large_lock);
   pm_large_tcache_t *tc = tcache_acquire_locked();
   if (tc != NULL) {
+    pm_assert(tc->state == TCACHE_FREE && tc->n == 0);   /* FREE -> OWNED */
     tc->state = TCACHE_OWNED;
     tc->low = 0;
     tc->tick = 0;
@@ -95,6 +96,7 @@ void pmi_large_tcache_attach(void) {
 static bool tcache_flush(pm_large_tcache_t *tc, uint32_t n) {
   if (n == 0) return false;
   uint32_t have = tc->n;
+  pm_assert(tc->state == TCACHE_OWNED && n <= have && have <= PM_LARGE_TCACHE_SLOTS);
   pthread_mutex_lock(&pmi_large_lock);
   for (uint32_t i = 0; i < n; i++) pmi_large_give_locked(tc->slot[i]);
   pthread_mutex_unlock(&pmi_large_lock);
@@ -111,6 +113,7 @@ void pmi_large_tcache_thread_exit(void) {
   pmi_large_tcache_tls = NULL;
   tcache_flush(tc, tc->n);
   pthread_mutex_lock(&pmi_large_lock);
+  pm_assert(tc->state == TCACHE_OWNED && tc->n == 0);   /* OWNED -> FREE, empty */
   tc->state = TCACHE_FREE;
   pthread_mutex_unlock(&pmi_large_lock);
 }

@@ -10,7 +10,7 @@
 pm_prof_tmp=$pm_tmp
 pm_need() {
   for c in "$@"; do
-    command -v "$c" >/dev/null 2>&1 || { echo "1..0 # SKIP $c not installed (tools/debian-packages)"; exit 0; }
+    command -v "$c" >/dev/null 2>&1 || { echo "1..0 # SKIP $c not installed (tools/install-deps)"; exit 0; }
   done
 }
 pm_pmprof() { sh "$top_srcdir/tools/pmprof" "$@"; }
