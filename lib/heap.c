@@ -48,8 +48,6 @@
 __thread pm_heap_t *pmi_heap_tls __attribute__((tls_model("initial-exec"))) = (pm_heap_t *)&pmi_heap_empty;
 const pm_heap_t pmi_heap_empty = {.pools = {[0 ... PM_NCLASSES - 1] = (pm_pool_t *)&pmi_pool_empty}};
 
-#define HEAP_META_CHUNK ((size_t)64 << 10)
-
 static struct {
   pthread_mutex_t lock;
   pthread_key_t key;
@@ -59,21 +57,13 @@ static struct {
   pm_heap_t *unused;        /* UNUSED heaps (list_next)         */
   size_t nabandoned;        /* |abandoned|, read without the lock: relaxed */
   size_t nheaps;
-  char *meta_cur, *meta_end;
+  pm_meta_area_t meta;      /* where heaps are carved */
 } heaps = {.lock = PM_LOCK_INITIALIZER};
 
 /* ---- Acquiring a heap --------------------------------------------------- */
 static pm_heap_t *heap_carve_locked(void) {
-  size_t size = pm_align_up(sizeof(pm_heap_t), 64);
-  if (heaps.meta_cur == NULL || heaps.meta_cur + size > heaps.meta_end) {
-    char *m = pmi_os_map(HEAP_META_CHUNK, PM_PAGE_SIZE);
-    if (m == NULL) return NULL;
-    pmi_os_name(m, HEAP_META_CHUNK, "poolmalloc heaps");
-    heaps.meta_cur = m;
-    heaps.meta_end = m + HEAP_META_CHUNK;
-  }
-  pm_heap_t *h = (pm_heap_t *)heaps.meta_cur;
-  heaps.meta_cur += size;
+  pm_heap_t *h = pmi_os_meta_carve(&heaps.meta, sizeof(pm_heap_t), "poolmalloc heaps");
+  if (h == NULL) return NULL;
   pm_assert(h->state == 0 && h->npools == 0 && h->remote == 0);   /* fresh metadata: zero */
   for (unsigned c = 0; c < PM_NCLASSES; c++) h->pools[c] = (pm_pool_t *)&pmi_pool_empty;
   if (pm_config_secure) h->rng = pmi_prim_random() | 1;

@@ -48,29 +48,20 @@
 __thread pm_large_tcache_t *pmi_large_tcache_tls __attribute__((tls_model("initial-exec")));
 static __thread bool tcache_off __attribute__((tls_model("initial-exec")));   /* after thread exit */
 
-#define TCACHE_META_SIZE ((size_t)64 << 10)
 
 enum { TCACHE_FREE = 0, TCACHE_OWNED = 1, TCACHE_ORPHANED = 2 };
 
 static struct {               /* under pmi_large_lock */
   pm_large_tcache_t *all;     /* every record ever made                    */
-  char *meta_cur, *meta_end;
+  pm_meta_area_t meta;        /* where records are carved                */
 } tcaches;
 
 /* ---- Attaching and detaching ---------------------------------------------- */
 static pm_large_tcache_t *tcache_acquire_locked(void) {
   for (pm_large_tcache_t *tc = tcaches.all; tc != NULL; tc = tc->next)
     if (tc->state == TCACHE_FREE) return tc;
-  size_t size = pm_align_up(sizeof(pm_large_tcache_t), 64);
-  if (tcaches.meta_cur == NULL || tcaches.meta_cur + size > tcaches.meta_end) {
-    char *m = pmi_os_map(TCACHE_META_SIZE, PM_PAGE_SIZE);
-    if (m == NULL) return NULL;
-    pmi_os_name(m, TCACHE_META_SIZE, "poolmalloc large caches");
-    tcaches.meta_cur = m;
-    tcaches.meta_end = m + TCACHE_META_SIZE;
-  }
-  pm_large_tcache_t *tc = (pm_large_tcache_t *)tcaches.meta_cur;   /* zeroed */
-  tcaches.meta_cur += size;
+  pm_large_tcache_t *tc = pmi_os_meta_carve(&tcaches.meta, sizeof(pm_large_tcache_t), "poolmalloc large caches");
+  if (tc == NULL) return NULL;
   tc->next = tcaches.all;
   tcaches.all = tc;
   return tc;

@@ -156,6 +156,23 @@ void *pmi_os_reserve(size_t size) {
   return os_should_fail() ? NULL : pmi_prim_map_none(NULL, size);
 }
 
+#define OS_META_CHUNK ((size_t)64 << 10)
+
+void *pmi_os_meta_carve(pm_meta_area_t *a, size_t size, const char *name) {
+  size = pm_align_up(size, 64);
+  pm_assert(size <= OS_META_CHUNK);
+  if (a->cur == NULL || a->cur + size > a->end) {
+    char *m = pmi_os_map(OS_META_CHUNK, PM_PAGE_SIZE);
+    if (m == NULL) return NULL;
+    pmi_os_name(m, OS_META_CHUNK, name);
+    a->cur = m;
+    a->end = m + OS_META_CHUNK;
+  }
+  void *record = a->cur;   /* fresh mapping: zero */
+  a->cur += size;
+  return record;
+}
+
 /* Kernels without CONFIG_ANON_VMA_NAME answer EINVAL: ask once. */
 static int os_name_unsupported;   /* relaxed */
 

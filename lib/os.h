@@ -54,6 +54,15 @@ PM_INTERNAL void *pmi_os_reserve(size_t size);
  * kernel supports PR_SET_VMA. */
 PM_INTERNAL void pmi_os_name(void *p, size_t size, const char *name);
 
+/* A bump area of allocator records that are never freed (heaps, large
+ * thread caches): 64 KiB mappings named `name`, carved in 64-byte-aligned
+ * pieces.  The caller's lock covers the area. */
+typedef struct {
+  char *cur, *end;
+} pm_meta_area_t;
+/* A zeroed record of size bytes from a, or NULL if the OS refused. */
+PM_INTERNAL void *pmi_os_meta_carve(pm_meta_area_t *a, size_t size, const char *name);
+
 #ifdef PM_FAULT_SEAM
 /* Unit builds only: the next n calls to pmi_os_map, pmi_os_resize_in_place
  * or pmi_os_move_to fail, as if the OS had refused (Lua's failnext). */

@@ -311,13 +311,12 @@ static size_t secure_requested(const void *p, const char *what) {
 
 /* ---- free ------------------------------------------------------------------ */
 /* Large block hdr (live cleared) leaves its owner: zeroed, then PROT_NONE
- * in quarantine and in large.c's cache, so a use after free faults and the
- * next user gets zeros.  Only the resident pages are cleared (mincore):
- * the others read as zero already, and the block keeps the memory
- * footprint it had, as in the default library, where a cached mapping
- * stays resident.  Pages moved away by realloc (gone) leave a hole, which
- * is mapped over.  If the kernel refuses a guard (out of mappings), the
- * zeroed mapping goes to the cache at once. */
+ * in quarantine, so a use after free faults; when it leaves quarantine
+ * large.c unmaps it (secure large blocks are never reused).  Only the
+ * resident pages are cleared (mincore): the others read as zero already.
+ * Pages moved away by realloc (gone) leave a hole, which is mapped over.
+ * If the kernel refuses a guard (out of mappings), the block is unmapped
+ * at once. */
 static pm_heap_t *secure_heap(void);
 
 static void secure_large_retire(pm_large_t *hdr, bool gone) {
