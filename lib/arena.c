@@ -250,8 +250,8 @@ PM_NO_TSAN void pmi_arena_stats(pm_stats_t *out) {
     size_t clean = pm_popcount64(a->free_mask & ~a->dirty_mask);
     out->arena_resident += PM_CHUNK_SIZE - clean * PM_SLOT_SIZE;
     for (unsigned s = PM_ARENA_FIRST_SLOT; s <= PM_ARENA_LAST_SLOT; s++) {
-      const pm_pool_t *pool = &a->pools[s];
-      if (pool->head != pool || ((a->free_mask >> s) & 1)) continue;
+      const pm_pool_t *pool = pmi_arena_slot_pool(a, s);
+      if (pool == NULL) continue;
       uint32_t nused = pool->nused;   /* racy by design: see arena_stats_racy */
       out->pool_in_use += (size_t)pool->nslots * PM_SLOT_SIZE;
       out->small_allocated += (size_t)nused * pool->block_size;
@@ -259,6 +259,18 @@ PM_NO_TSAN void pmi_arena_stats(pm_stats_t *out) {
     }
   }
   pthread_mutex_unlock(&arenas.lock);
+}
+
+/* The pool that slot `slot` heads, or NULL: a free slot, a slot inside a
+ * pool, or a slot handed out to pool.c whose pool_init has not finished (its
+ * descriptor still holds the previous pool's nslots, so counting it counted
+ * slots twice).  heap is stored last by pool_init (release), so once it
+ * reads non-NULL the fields are the pool's own.  Under the arena lock, so
+ * the pool's slots cannot go back to the arena meanwhile. */
+PM_NO_TSAN const pm_pool_t *pmi_arena_slot_pool(const pm_arena_t *a, unsigned slot) {
+  const pm_pool_t *pool = &a->pools[slot];
+  if (pool->head != pool || ((a->free_mask >> slot) & 1)) return NULL;
+  return pm_atomic_load_acquire(&pool->heap) != NULL ? pool : NULL;
 }
 
 /* stats_json.c and timeline.c: fn sees every arena under the arena lock

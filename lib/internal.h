@@ -185,6 +185,7 @@ PM_INTERNAL void pmi_arena_pool_free(pm_pool_t *pool, unsigned nslots);
 PM_INTERNAL bool pmi_arena_decay(uint64_t now_ns, bool force);
 PM_INTERNAL void pmi_arena_stats(pm_stats_t *out);
 PM_INTERNAL void pmi_arena_walk(void (*fn)(const pm_arena_t *a, void *arg), void *arg);
+PM_INTERNAL const pm_pool_t *pmi_arena_slot_pool(const pm_arena_t *a, unsigned slot);
 PM_INTERNAL void pmi_arena_fork_prepare(void);
 PM_INTERNAL void pmi_arena_fork_parent(void);
 PM_INTERNAL void pmi_arena_fork_child(void);

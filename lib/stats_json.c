@@ -36,8 +36,8 @@ PM_NO_TSAN static void census_arena(const pm_arena_t *a, void *arg) {
   c->slots_free_dirty += pm_popcount64(a->free_mask & a->dirty_mask);
   c->slots_free_clean += pm_popcount64(a->free_mask & ~a->dirty_mask);
   for (unsigned s = PM_ARENA_FIRST_SLOT; s <= PM_ARENA_LAST_SLOT; s++) {
-    const pm_pool_t *pool = &a->pools[s];
-    if (pool->head != pool || ((a->free_mask >> s) & 1)) continue;
+    const pm_pool_t *pool = pmi_arena_slot_pool(a, s);
+    if (pool == NULL) continue;
     pmi_census_class_t *k = &c->cls[pool->cls];
     size_t bs = pool->block_size, bytes = (size_t)pool->nslots * PM_SLOT_SIZE;
     uint32_t nused = pool->nused;
@@ -181,8 +181,8 @@ static void json_collect_heap(const pm_heap_t *h, void *arg) {
 PM_NO_TSAN static void json_heap_usage(const pm_arena_t *a, void *arg) {
   heap_rows_t *r = arg;
   for (unsigned s = PM_ARENA_FIRST_SLOT; s <= PM_ARENA_LAST_SLOT; s++) {
-    const pm_pool_t *pool = &a->pools[s];
-    if (pool->head != pool || ((a->free_mask >> s) & 1)) continue;
+    const pm_pool_t *pool = pmi_arena_slot_pool(a, s);
+    if (pool == NULL) continue;
     const pm_heap_t *owner = pm_atomic_load_relaxed(&pool->heap);
     for (size_t i = 0; i < r->n; i++)
       if (r->rows[i].h == owner) {
