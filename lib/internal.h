@@ -164,10 +164,11 @@ PM_INTERNAL bool pmi_pagemap_set(const void *chunk_base, unsigned kind, size_t e
  * leaf now); false (ENOMEM) if it cannot. */
 PM_INTERNAL bool pmi_pagemap_prepare(const void *p);
 
+/* The base of the 1 MiB chunk holding p (what the chunk map is indexed by). */
+PM_INLINE char *pmi_chunk_base(const void *p) { return (char *)((uintptr_t)p & ~(uintptr_t)PM_CHUNK_MASK); }
+
 /* ---- arena.c: pools carved from arenas ----------------------------------- */
-PM_INLINE pm_arena_t *pmi_arena_of(const void *p) {
-  return (pm_arena_t *)((uintptr_t)p & ~(uintptr_t)PM_CHUNK_MASK);
-}
+PM_INLINE pm_arena_t *pmi_arena_of(const void *p) { return (pm_arena_t *)pmi_chunk_base(p); }
 /* The pool descriptor of the slot holding p (p must be in an arena). */
 PM_INLINE pm_pool_t *pmi_arena_pool_of(const void *p) {
   pm_arena_t *a = pmi_arena_of(p);

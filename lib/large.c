@@ -106,7 +106,7 @@ static void large_own_account(ptrdiff_t nblocks, ptrdiff_t bytes) {
  * covers.  Cannot fail for region blocks (their leaves exist); false
  * (ENOMEM) only if the chunk map could not grow for a mapping of its own. */
 static bool large_mark(const pm_large_t *hdr) {
-  char *chunk = (char *)((uintptr_t)hdr->user & ~(uintptr_t)PM_CHUNK_MASK);
+  char *chunk = pmi_chunk_base(hdr->user);
   size_t covered = (size_t)(hdr->map_base + hdr->map_size - chunk);
   if (covered > PM_CHUNK_SIZE) covered = PM_CHUNK_SIZE;
   unsigned kind = chunk == hdr->user ? PM_CHUNK_LARGE_AT_BASE : PM_CHUNK_LARGE;
@@ -114,7 +114,7 @@ static bool large_mark(const pm_large_t *hdr) {
 }
 
 static void large_unmark(const void *user) {
-  pmi_pagemap_set((void *)((uintptr_t)user & ~(uintptr_t)PM_CHUNK_MASK), PM_CHUNK_FOREIGN, 0);
+  pmi_pagemap_set(pmi_chunk_base(user), PM_CHUNK_FOREIGN, 0);
 }
 
 /* Writes the header of a live block at user in [base, base + map_size). */
@@ -248,7 +248,7 @@ void *pmi_large_malloc(size_t size, size_t alignment, bool zero) {
 }
 
 pm_large_t *pmi_large_header(const void *p, unsigned kind) {
-  uintptr_t u = (uintptr_t)p, chunk = u & ~(uintptr_t)PM_CHUNK_MASK;
+  uintptr_t u = (uintptr_t)p, chunk = (uintptr_t)pmi_chunk_base(p);
   if ((u & (PM_PAGE_SIZE - 1)) != 0) return NULL;
   pm_large_t *hdr;
   if (kind == PM_CHUNK_LARGE && u != chunk) hdr = (pm_large_t *)chunk;

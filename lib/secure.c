@@ -486,7 +486,7 @@ void pmi_secure_check_copy(const void *p, size_t n, bool write) {
     if (pm_unlikely(pmi_zero_owns(p))) secure_copy_fatal((const char *)p, c, n, 0, write, false);
     return;
   }
-  const char *chunk = (const char *)((uintptr_t)p & ~(uintptr_t)PM_CHUNK_MASK);
+  const char *chunk = pmi_chunk_base(p);
   const void *user = kind == PM_CHUNK_LARGE_AT_BASE ? chunk : ((const pm_large_t *)chunk)->user;
   const pm_large_t *hdr = pmi_large_header(user, kind);
   if (hdr == NULL) pmi_fatal("invalid memcpy %s %p (not in a block poolmalloc handed out)", write ? "into" : "from", p);
