@@ -127,7 +127,7 @@ PM_INTERNAL void pmi_options_print(int fd);
 typedef struct pm_class_info_s {
   uint32_t block_size;
   uint32_t capacity;    /* blocks per pool   */
-  uint64_t recip;       /* ceil(2^40 / size) */
+  uint64_t recip;       /* ceil(2^64 / size) */
   uint8_t nslots;       /* slots per pool    */
   uint8_t align_slots;  /* pools start on a multiple of this many slots */
 } pm_class_info_t;
@@ -199,13 +199,20 @@ PM_INLINE uint32_t pmi_pool_carved(const pm_pool_t *pool) {
 }
 /* Is p the start of a block of pool that has been carved (so it may have
  * been handed out)?  p must lie in pool's slots (p >= start).  One
- * multiply: with recip = ceil(2^40 / size) = (2^40 + e) / size, e < size,
- * off * recip = idx * 2^40 + (idx * e + rem * recip) where rem = off % size,
- * so the low 40 bits are below recip exactly when rem == 0 (idx * e is at
- * most the pool size, 2^19, and recip is at least 2^40 / 2^17 = 2^23). */
+ * multiply, the exact-division test: with recip = ceil(2^64 / size) =
+ * (2^64 + e) / size, e < size, off * recip = idx * 2^64 + (idx * e +
+ * rem * recip) where rem = off % size, so the product modulo 2^64 is below
+ * recip exactly when rem == 0 (idx * e is at most the pool size, 2^20, far
+ * below recip >= 2^64 / 2^17; and with rem >= 1 the sum stays below 2^64).
+ * Modulo 2^64 is what the machine's multiply gives: no mask. */
 PM_INLINE bool pmi_pool_is_block(const pm_pool_t *pool, const void *p) {
   uint64_t off = (uint64_t)((const char *)p - pool->start);
-  return ((off * pool->recip) & (((uint64_t)1 << 40) - 1)) < pool->recip && off < pmi_pool_carved(pool);
+  return off * pool->recip < pool->recip && off < pmi_pool_carved(pool);
+}
+/* The index of the block holding offset off of pool (off < carved): the
+ * high half of off * recip. */
+PM_INLINE size_t pmi_pool_block_index(const pm_pool_t *pool, uint64_t off) {
+  return (size_t)(((unsigned __int128)off * pool->recip) >> 64);
 }
 /* The empty pool: every class list of a heap with no pool of that class
  * points here (free == NULL, so the malloc fast path misses). */

@@ -474,7 +474,7 @@ void pmi_secure_check_copy(const void *p, size_t n, bool write) {
     uint64_t off = (uint64_t)(c - pool->start);
     if (pm_unlikely(pm_atomic_load_acquire(&pool->heap) == NULL || off >= pmi_pool_carved(pool)))
       pmi_fatal("invalid memcpy %s %p (not in a block poolmalloc handed out)", write ? "into" : "from", p);
-    const char *b = pool->start + ((off * pool->recip) >> 40) * pool->block_size;
+    const char *b = pool->start + pmi_pool_block_index(pool, off) * pool->block_size;
     size_t bs = pool->block_size;
     if (pm_unlikely(!pmi_pool_is_allocated(b))) secure_copy_fatal(b, c, n, 0, write, true);
     size_t slack = *(const secure_tag_t *)(b + bs - PM_TAG_SIZE) ^ secure_tag_key(secure_tail_word(b));

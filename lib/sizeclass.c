@@ -40,7 +40,7 @@ void pmi_sizeclass_init(void) {
     ci->block_size = (uint32_t)bs;
     ci->nslots = (uint8_t)nslots;
     ci->capacity = (uint32_t)(nslots * PM_SLOT_SIZE / bs);
-    ci->recip = (((uint64_t)1 << 40) + bs - 1) / bs;
+    ci->recip = ~(uint64_t)0 / bs + 1;   /* ceil(2^64 / bs): bs is not 1 */
     /* Blocks are aligned to the largest power of two dividing their size
      * (up to PM_MEDIUM_MAX) when the pool starts on such a boundary, which
      * is what lets pmi_aligned serve alignments up to 128 KiB from pools. */

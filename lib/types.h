@@ -163,7 +163,7 @@ typedef struct pm_pool_s {
   pm_block_t *local_free;       /* free pushes here (owner only)          */
   struct pm_heap_s *heap;       /* owner; NULL while free in the arena    */
   char *start;                  /* first block                            */
-  uint64_t recip;               /* ceil(2^40 / block_size)                */
+  uint64_t recip;               /* ceil(2^64 / block_size)                */
   struct pm_pool_s *head;       /* the descriptor of the pool this slot   */
                                 /* belongs to (itself in a head); a slot  */
                                 /* past a pool's end may point to a stale */

@@ -150,7 +150,8 @@ TEST(a_heap_keeps_a_bounded_amount_of_empty_pools) {
 
 /* ---- The block-start test --------------------------------------------------- */
 /* pmi_pool_is_block replaces a division by one multiply (internal.h); check
- * it against exact division at every byte offset of a pool of every class,
+ * it, and pmi_pool_block_index, against exact division at every byte offset
+ * of a pool of every class,
  * fully carved and carved only up to a third of its blocks (a block past the
  * carved ones was never handed out: freeing it is invalid, issue 7 §3). */
 TEST(is_block_agrees_with_division_everywhere) {
@@ -166,6 +167,7 @@ TEST(is_block_agrees_with_division_everywhere) {
       for (size_t off = 0; off < span; off++) {
         bool exact = off % ci->block_size == 0 && off / ci->block_size < carved_blocks[k];
         wrong += pmi_pool_is_block(&pool, pool.start + off) != exact;
+        wrong += pmi_pool_block_index(&pool, off) != off / ci->block_size;
       }
       expect_eq(wrong, 0);
     }

@@ -65,7 +65,7 @@ TEST(class_info_agrees_with_the_map) {
     expect_le((size_t)ci->capacity * ci->block_size, pool_bytes);
     /* capacity is as large as the pool allows: less than one block wasted */
     expect_lt(pool_bytes - (size_t)ci->capacity * ci->block_size, ci->block_size);
-    expect_eq(ci->recip, ((1ULL << 40) + ci->block_size - 1) / ci->block_size);
+    expect_eq(ci->recip, (uint64_t)((((unsigned __int128)1 << 64) + ci->block_size - 1) / ci->block_size));
   }
   expect_ge(pmi_class_info[PM_NCLASSES - 1].capacity, 4);
 }
