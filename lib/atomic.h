@@ -29,6 +29,8 @@
 #define pm_atomic_exchange_acq_rel(p, v) __atomic_exchange_n((p), (v), __ATOMIC_ACQ_REL)
 #define pm_atomic_add_relaxed(p, v) __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
 #define pm_atomic_sub_relaxed(p, v) __atomic_fetch_sub((p), (v), __ATOMIC_RELAXED)
+#define pm_atomic_sub_release(p, v) __atomic_fetch_sub((p), (v), __ATOMIC_RELEASE)
+#define pm_atomic_sub_acq_rel(p, v) __atomic_fetch_sub((p), (v), __ATOMIC_ACQ_REL)
 #define pm_atomic_fetch_or_acq_rel(p, v) __atomic_fetch_or((p), (v), __ATOMIC_ACQ_REL)
 #define pm_atomic_fetch_and_acq_rel(p, v) __atomic_fetch_and((p), (v), __ATOMIC_ACQ_REL)
 /* Compare-and-swap: *expected is updated with the current value on failure. */
@@ -36,6 +38,10 @@
   __atomic_compare_exchange_n((p), (expected), (desired), true, __ATOMIC_RELEASE, __ATOMIC_RELAXED)
 #define pm_atomic_cas_weak_relaxed(p, expected, desired) \
   __atomic_compare_exchange_n((p), (expected), (desired), true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)
+#define pm_atomic_cas_weak_acquire(p, expected, desired) \
+  __atomic_compare_exchange_n((p), (expected), (desired), true, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)
+#define pm_atomic_cas_strong_acquire(p, expected, desired) \
+  __atomic_compare_exchange_n((p), (expected), (desired), false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)
 #define pm_atomic_cas_strong_acq_rel(p, expected, desired) \
   __atomic_compare_exchange_n((p), (expected), (desired), false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
 

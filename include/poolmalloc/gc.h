@@ -53,7 +53,10 @@
  *     was under way in other threads leak in the child.
  *
  * Usable from C and C++ (GCC or Clang: the inline functions use the
- * __atomic builtins, which also work on the plain uint32_t count).
+ * __atomic builtins, which also work on the plain uint32_t count).  The
+ * library itself reaches shared fields only through its lib/atomic.h; a
+ * public header cannot include that, so these inline functions use the
+ * builtins directly, with the orders named at the fields below.
  */
 #ifndef POOLMALLOC_GC_H
 #define POOLMALLOC_GC_H
@@ -91,7 +94,9 @@ typedef struct pm_type_s {
   void (*dealloc)(void *self);
   unsigned flags;            /* PM_TYPE_*                                 */
   /* ---- filled in by the layer ---- */
-  uint32_t ready_;           /* set by pm_type_ready                      */
+  uint32_t ready_;           /* set by pm_type_ready; release/acquire:    */
+                             /* stored with release once registered,      */
+                             /* loaded with acquire without the lock      */
 } pm_type_t;
 
 #define PM_TYPE_ATOMIC 0x1u    /* objects of this type use atomic counts */
@@ -109,7 +114,11 @@ typedef struct pm_gchead_s {
   struct pm_gchead_s *next;  /* generation list                           */
   uintptr_t prev;            /* previous | PM_GCF_* collector flags       */
   uintptr_t type_bits;       /* const pm_type_t * | PM_OBJF_* (immutable) */
-  uint32_t refcnt;           /* atomic RMW iff ATOMIC; >= IMMORTAL: immortal */
+  uint32_t refcnt;           /* count (>= IMMORTAL: immortal); relaxed    */
+                             /* loads; NON-ATOMIC: relaxed stores, the    */
+                             /* client serialises them; ATOMIC: RMW,      */
+                             /* +1 relaxed, -1 release, and an acquire    */
+                             /* load after the last -1                    */
   uint32_t gc_refs;          /* scratch count during a collection         */
 } pm_gchead_t;
 #define PM_GC_HEADER_SIZE 32

@@ -296,7 +296,7 @@ static collect_result_t collect_locked(int gen) {
   gc_list_init(&final);
   gc_list_init(&survivors);
   gc_list_init(&uncollectable);
-  unsigned debug = __atomic_load_n(&pmi_gc.debug, __ATOMIC_RELAXED);
+  unsigned debug = pm_atomic_load_relaxed(&pmi_gc.debug);
 
   /* counts as CPython: this generation's count restarts, the next one's
    * counts one more collection of this one */
@@ -388,7 +388,7 @@ PM_EXPORT long pm_gc_collect(int gen) {
     pmi_gc.live_bytes_after_full = pmi_gc.live_bytes;
   }
   size_t freed = bytes_before > pmi_gc.live_bytes ? bytes_before - pmi_gc.live_bytes : 0;
-  unsigned debug = __atomic_load_n(&pmi_gc.debug, __ATOMIC_RELAXED);
+  unsigned debug = pm_atomic_load_relaxed(&pmi_gc.debug);
   size_t trim_threshold = pmi_gc.trim_threshold;
   gc_unlock(&pmi_gc.lock);
 

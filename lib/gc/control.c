@@ -131,11 +131,11 @@ PM_EXPORT size_t pm_gc_live_objects(void) {
  * accesses, written under the lock. */
 PM_EXPORT void pm_gc_set_debug(unsigned flags) {
   control_lock();
-  __atomic_store_n(&pmi_gc.debug, flags, __ATOMIC_RELAXED);
+  pm_atomic_store_relaxed(&pmi_gc.debug, flags);
   if (!(flags & PM_GC_DEBUG_QUARANTINE)) pmi_dealloc_quarantine_release_locked();
   control_unlock();
 }
-PM_EXPORT unsigned pm_gc_get_debug(void) { return __atomic_load_n(&pmi_gc.debug, __ATOMIC_RELAXED); }
+PM_EXPORT unsigned pm_gc_get_debug(void) { return pm_atomic_load_relaxed(&pmi_gc.debug); }
 
 static pm_gchead_t *control_list(int gen) {
   if (gen >= 0 && gen < PM_GC_NGEN) return &pmi_gc.gen[gen];

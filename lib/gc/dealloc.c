@@ -85,7 +85,7 @@ static void quarantine_locked(pm_gchead_t *h) {
   h->next = (pm_gchead_t *)gc_type(h);   /* remembered for the diagnostic */
   h->prev = QUARANTINE_MARK;
   h->type_bits = (uintptr_t)&pmi_dealloc_dead_type;
-  __atomic_store_n(&h->refcnt, 0, __ATOMIC_RELAXED);
+  pm_atomic_store_relaxed(&h->refcnt, 0);
   if (bytes > PM_GC_QUARANTINE_BYTES) { pmi_free(h); return; }
   while (pmi_gc.quarantine_head != pmi_gc.quarantine_tail &&
          (pmi_gc.quarantine_head - pmi_gc.quarantine_tail == PM_GC_QUARANTINE ||
@@ -152,9 +152,9 @@ static bool dealloc_finalize(pmi_dealloc_level_t *lv, pm_gchead_t *h) {
   if (h->gc_refs == DEATH_FINALIZE_TRACKED) gc_list_append(h, &pmi_gc.gen[0]);
   h->gc_refs = 0;
   gc_unlock(&pmi_gc.lock);
-  __atomic_store_n(&h->refcnt, 1, __ATOMIC_RELAXED);
+  pm_atomic_store_relaxed(&h->refcnt, 1);
   t->finalize(o);
-  if (__atomic_fetch_sub(&h->refcnt, 1, __ATOMIC_ACQ_REL) != 1) return false;
+  if (pm_atomic_sub_acq_rel(&h->refcnt, 1) != 1) return false;
   size_t bytes = gc_object_bytes(t, h);
   gc_lock(&pmi_gc.lock);
   dealloc_detach_locked(h, bytes, &lv->callbacks);
@@ -171,7 +171,7 @@ PM_INLINE void dealloc_free(pm_gchead_t *h) {
   void *o = gc_obj(h);
   if (t->clear) t->clear(o);            /* may push more deaths */
   if (t->dealloc) t->dealloc(o);
-  if (pm_likely(!(__atomic_load_n(&pmi_gc.debug, __ATOMIC_RELAXED) & PM_GC_DEBUG_QUARANTINE))) {
+  if (pm_likely(!(pm_atomic_load_relaxed(&pmi_gc.debug) & PM_GC_DEBUG_QUARANTINE))) {
     h->type_bits = (uintptr_t)&pmi_dealloc_dead_type;
     pmi_free(h);
   } else {

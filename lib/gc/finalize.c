@@ -84,7 +84,7 @@ static finalize_taken_t finalize_take_locked(pmi_finalize_t *f) {
   if (f->reg_prev) f->reg_prev->reg_next = f->reg_next;
   else pmi_gc.finalizers_first = f->reg_next;
   if (f->reg_next) f->reg_next->reg_prev = f->reg_prev;
-  else __atomic_store_n(&pmi_gc.finalizers_last, f->reg_prev, __ATOMIC_RELEASE);
+  else pm_atomic_store_release(&pmi_gc.finalizers_last, f->reg_prev);
   f->reg_prev = f->reg_next = NULL;
   if (f->wr) pmi_weakref_disown_locked(f->wr);
   t = (finalize_taken_t){f->fn, f->obj, f->data, f};
@@ -139,7 +139,7 @@ PM_EXPORT void *pm_finalize_new(void *referent, pm_finalize_fn fn, void *obj, vo
   f->reg_prev = pmi_gc.finalizers_last;
   if (f->reg_prev) f->reg_prev->reg_next = f;
   else pmi_gc.finalizers_first = f;
-  __atomic_store_n(&pmi_gc.finalizers_last, f, __ATOMIC_RELEASE);   /* read unlocked at exit */
+  pm_atomic_store_release(&pmi_gc.finalizers_last, f);   /* read unlocked at exit */
   gc_unlock(&pmi_gc.lock);
   return f;
 }
@@ -213,7 +213,7 @@ static bool finalize_lock_at_exit(void) {
 }
 
 __attribute__((destructor)) static void finalize_at_exit(void) {
-  if (__atomic_load_n(&pmi_gc.finalizers_last, __ATOMIC_ACQUIRE) == NULL) return;
+  if (pm_atomic_load_acquire(&pmi_gc.finalizers_last) == NULL) return;
   for (;;) {
     if (!finalize_lock_at_exit()) return;
     pmi_finalize_t *f = pmi_gc.finalizers_last;

@@ -18,7 +18,9 @@
  *   type_bits  const pm_type_t * | PM_OBJF_ATOMIC; immutable while the
  *              object lives; set to the dead mark right before the block is
  *              freed (dealloc.c), so a dangling pointer fails validation
- *   refcnt     the reference count (>= PM_REFCNT_IMMORTAL: immortal)
+ *   refcnt     the reference count (>= PM_REFCNT_IMMORTAL: immortal);
+ *              every access atomic, through lib/atomic.h here, with the
+ *              rule named at its declaration (include/poolmalloc/gc.h)
  *   gc_refs    scratch: during a collection, refcnt minus the references
  *              from other objects of the set being collected; on the
  *              slow death stack, the stage of the death (dealloc.c)
@@ -42,9 +44,13 @@
  *      ATOMIC ones); and the header of an object whose death this thread
  *      runs (refcount 0, untracked, reachable by no one else: next as the
  *      stack link, gc_refs as the stage, type_bits as the dead mark).
- *      Read without it, with atomic accesses: pmi_gc.debug (every free),
- *      pmi_gc.finalizers_last (the exit hook), pm_type_t.ready_ (every
- *      pm_obj_new; published with release).
+ *      Read without it, through lib/atomic.h with the rule named at the
+ *      field: pmi_gc.debug (relaxed; every free), pmi_gc.finalizers_last
+ *      (release/acquire; the exit hook), pm_type_t.ready_ (release/acquire;
+ *      every pm_obj_new) and the lock's owner word (gc_lock_t).  Every
+ *      atomic access in lib/gc goes through lib/atomic.h (issue 12); only
+ *      the public header's inline pm_incref/pm_decref use the builtins
+ *      themselves, with the same orders.
  *   3. Lock order: the layer lock may be held while calling into the
  *      allocator (pmi_malloc/pmi_free take the allocator's own locks), never
  *      the other way round; user code (finalize, clear, traverse, callbacks,
@@ -61,8 +67,7 @@
 #ifndef PM_GC_INTERNAL_H
 #define PM_GC_INTERNAL_H
 
-#include "internal.h"
-#include <stdatomic.h>   /* the layer's own atomics; lib/atomic.h is the core's */
+#include "internal.h"   /* and atomic.h: the layer's atomics are the core's */
 #include <poolmalloc/gc.h>
 #include <sched.h>
 #include <string.h>
@@ -92,7 +97,7 @@ PM_INLINE void gc_flag_set(pm_gchead_t *h, uintptr_t f) { h->prev |= f; }
 PM_INLINE void gc_flag_clear(pm_gchead_t *h, uintptr_t f) { h->prev &= ~f; }
 PM_INLINE bool gc_is_tracked(const pm_gchead_t *h) { return h->next != NULL; }
 PM_INLINE uint32_t gc_refcnt(const pm_gchead_t *h) {
-  return __atomic_load_n(&((pm_gchead_t *)h)->refcnt, __ATOMIC_RELAXED);
+  return pm_atomic_load_relaxed(&h->refcnt);
 }
 PM_INLINE bool gc_is_immortal(const pm_gchead_t *h) { return gc_refcnt(h) >= PM_REFCNT_IMMORTAL; }
 
@@ -101,11 +106,15 @@ PM_INLINE bool gc_is_immortal(const pm_gchead_t *h) { return gc_refcnt(h) >= PM_
  * inside a collection and free objects through the same paths.  While the
  * process has a single thread (glibc's __libc_single_threaded, which only
  * ever goes from 1 to 0, and only in the thread calling pthread_create) the
- * lock is taken with plain stores: no other thread exists to race with, and
- * a thread created while we hold it sees a correct owner and waits. */
+ * lock is taken with a relaxed store instead of a CAS: no other thread exists
+ * to race with, and a thread created while we hold it sees a correct owner
+ * and waits. */
 typedef struct gc_lock_s {
-  _Atomic uintptr_t owner;      /* gc_self() of the owner, or 0          */
-  unsigned depth;               /* written by the owner only             */
+  uintptr_t owner;              /* gc_self() of the holder, or 0; taken   */
+                                /* by CAS with acquire (or a relaxed      */
+                                /* store while single-threaded), dropped  */
+                                /* by a release store; reads relaxed      */
+  unsigned depth;               /* owner only (holder's recursion depth)  */
 } gc_lock_t;
 PM_INTERNAL extern __thread char pmi_gc_tid __attribute__((tls_model("initial-exec")));
 extern char __libc_single_threaded;
@@ -113,16 +122,14 @@ extern char __libc_single_threaded;
 PM_INLINE uintptr_t gc_self(void) { return (uintptr_t)&pmi_gc_tid; }
 PM_INLINE void gc_lock(gc_lock_t *l) {
   uintptr_t me = gc_self();
-  uintptr_t cur = atomic_load_explicit(&l->owner, memory_order_relaxed);
+  uintptr_t cur = pm_atomic_load_relaxed(&l->owner);
   if (cur == me) { l->depth++; return; }
   if (pm_likely(__libc_single_threaded) && cur == 0) {
-    atomic_store_explicit(&l->owner, me, memory_order_relaxed);
+    pm_atomic_store_relaxed(&l->owner, me);
   } else {
     for (unsigned spins = 0;; spins++) {
       uintptr_t expect = 0;
-      if (atomic_compare_exchange_weak_explicit(&l->owner, &expect, me, memory_order_acquire,
-                                                memory_order_relaxed))
-        break;
+      if (pm_atomic_cas_weak_acquire(&l->owner, &expect, me)) break;
       if (spins > 64) sched_yield();
     }
   }
@@ -131,25 +138,23 @@ PM_INLINE void gc_lock(gc_lock_t *l) {
 /* gc_lock without waiting: false if another thread holds the lock. */
 PM_INLINE bool gc_lock_try(gc_lock_t *l) {
   uintptr_t me = gc_self();
-  uintptr_t cur = atomic_load_explicit(&l->owner, memory_order_relaxed);
+  uintptr_t cur = pm_atomic_load_relaxed(&l->owner);
   if (cur == me) { l->depth++; return true; }
   if (pm_likely(__libc_single_threaded) && cur == 0) {
-    atomic_store_explicit(&l->owner, me, memory_order_relaxed);
+    pm_atomic_store_relaxed(&l->owner, me);
   } else {
     uintptr_t expect = 0;
-    if (!atomic_compare_exchange_strong_explicit(&l->owner, &expect, me, memory_order_acquire,
-                                                 memory_order_relaxed))
-      return false;
+    if (!pm_atomic_cas_strong_acquire(&l->owner, &expect, me)) return false;
   }
   l->depth = 1;
   return true;
 }
 PM_INLINE bool gc_lock_held(gc_lock_t *l) {
-  return atomic_load_explicit(&l->owner, memory_order_relaxed) == gc_self() && l->depth > 0;
+  return pm_atomic_load_relaxed(&l->owner) == gc_self() && l->depth > 0;
 }
 PM_INLINE void gc_unlock(gc_lock_t *l) {
   pm_assert(gc_lock_held(l));
-  if (--l->depth == 0) atomic_store_explicit(&l->owner, 0, memory_order_release);
+  if (--l->depth == 0) pm_atomic_store_release(&l->owner, 0);
 }
 
 /* ---- The layer's state (SQLite's "struct Mem5Global mem5" idea) --------- */
@@ -163,9 +168,11 @@ PM_INLINE void gc_unlock(gc_lock_t *l) {
 typedef struct gc_callback_s { pm_gc_callback_fn fn; void *data; } gc_callback_t;
 typedef struct pmi_finalize_s pmi_finalize_t;
 
-/* Every field is under pmi_gc.lock (rule 1). */
+/* Every field is under pmi_gc.lock (rule 1); debug and finalizers_last
+ * are also read without it (rule 2, the rules named at each field are
+ * lib/atomic.h's). */
 struct pmi_gc_state {
-  gc_lock_t lock;
+  gc_lock_t lock;                  /* its own rules (gc_lock_t)        */
   pm_gchead_t gen[PM_GC_NGEN];     /* generation lists                 */
   pm_gchead_t permanent;           /* frozen                           */
   pm_gchead_t immortal;            /* tracked immortals                */
@@ -176,7 +183,9 @@ struct pmi_gc_state {
   bool finalize_shutdown;          /* the exit-time finalizers ran     */
   uintptr_t collector;             /* gc_self() of the collecting thread, 0: none */
   void *bad_edge;                  /* a non-object a traverse reported (fatal) */
-  unsigned debug;                  /* PM_GC_DEBUG_*                    */
+  unsigned debug;                  /* PM_GC_DEBUG_*; relaxed: written  */
+                                   /* under the lock, read without it  */
+                                   /* on every free                    */
   long threshold[PM_GC_NGEN];
   long count[PM_GC_NGEN];
   size_t long_lived_total;         /* gen-2 survivors of the last full */
@@ -198,7 +207,11 @@ struct pmi_gc_state {
   pm_gchead_t *quarantine[PM_GC_QUARANTINE];
   size_t quarantine_head, quarantine_tail, quarantine_bytes;
   /* weakref.finalize registry (finalize.c): alive finalizers, oldest first */
-  pmi_finalize_t *finalizers_first, *finalizers_last;
+  pmi_finalize_t *finalizers_first;
+  pmi_finalize_t *finalizers_last; /* release/acquire: stored with     */
+                                   /* release under the lock, loaded  */
+                                   /* with acquire by the exit hook;  */
+                                   /* the lock holder reads plainly   */
   uint64_t finalizers_made;
 };
 PM_INTERNAL extern struct pmi_gc_state pmi_gc;

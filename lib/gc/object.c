@@ -70,7 +70,7 @@ static int type_register_locked(const pm_type_t *t) {
  * acquire without the lock (the first pm_obj_new of a type may race in
  * several threads; ThreadSanitizer found the plain accesses). */
 static inline bool type_is_ready(const pm_type_t *t) {
-  return __atomic_load_n(&t->ready_, __ATOMIC_ACQUIRE) == PM_GC_TYPE_READY;
+  return pm_atomic_load_acquire(&t->ready_) == PM_GC_TYPE_READY;
 }
 
 PM_EXPORT int pm_type_ready(pm_type_t *type) {
@@ -82,7 +82,7 @@ PM_EXPORT int pm_type_ready(pm_type_t *type) {
   gc_lock(&pmi_gc.lock);
   gc_ensure_init_locked();
   int rc = type_register_locked(type);
-  if (rc == 0) __atomic_store_n(&type->ready_, PM_GC_TYPE_READY, __ATOMIC_RELEASE);
+  if (rc == 0) pm_atomic_store_release(&type->ready_, PM_GC_TYPE_READY);
   gc_unlock(&pmi_gc.lock);
   if (rc != 0) errno = ENOMEM;
   return rc;
@@ -170,7 +170,7 @@ PM_EXPORT void *pm_obj_new_flags(pm_type_t *type, size_t nitems, unsigned flags)
   h->type_bits = (uintptr_t)type | (atomic ? PM_OBJF_ATOMIC : 0);
   pmi_alloc_annotate(h, type->name);   /* a sampled object shows its type in profiles */
   pm_assert(gc_type(h) == type);       /* pm_type_ready checked the alignment */
-  __atomic_store_n(&h->refcnt, 1, __ATOMIC_RELAXED);
+  pm_atomic_store_relaxed(&h->refcnt, 1);
   gc_lock(&pmi_gc.lock);
   gc_ensure_init_locked();
   pmi_gc.live_objects++;
@@ -244,7 +244,7 @@ PM_EXPORT void pm_obj_make_immortal(void *o) {
   pm_assert(gc_refcnt(h) != 0);
   gc_ensure_init_locked();
   if (gc_refcnt(h) < PM_REFCNT_IMMORTAL) {
-    __atomic_store_n(&h->refcnt, PM_REFCNT_IMMORTAL_INIT, __ATOMIC_RELAXED);
+    pm_atomic_store_relaxed(&h->refcnt, PM_REFCNT_IMMORTAL_INIT);
     if (gc_is_tracked(h) && !(gc_flags(h) & PM_GCF_COLLECTING)) gc_list_move(h, &pmi_gc.immortal);
   }
   gc_unlock(&pmi_gc.lock);
@@ -256,7 +256,7 @@ PM_EXPORT void pm_obj_make_immortal(void *o) {
 PM_EXPORT void pm_obj_refcnt_error_(void *o) {
   pm_gchead_t *h = gc_head(o);
   if (h->type_bits & PM_OBJF_ATOMIC)   /* the fetch_sub wrapped: undo it */
-    __atomic_fetch_add(&h->refcnt, 1, __ATOMIC_RELAXED);
+    pm_atomic_add_relaxed(&h->refcnt, 1);
   gc_lock(&pmi_gc.lock);
   bool freed = pmi_dealloc_is_quarantined(h);
   gc_unlock(&pmi_gc.lock);
@@ -271,8 +271,8 @@ PM_EXPORT void pm_obj_incref_checked_(void *o) {
   pm_gchead_t *h = gc_head(o);
   uint32_t r = gc_refcnt(h);
   if (r >= PM_REFCNT_IMMORTAL) return;
-  if (h->type_bits & PM_OBJF_ATOMIC) __atomic_fetch_add(&h->refcnt, 1, __ATOMIC_RELAXED);
-  else __atomic_store_n(&h->refcnt, r + 1, __ATOMIC_RELAXED);
+  if (h->type_bits & PM_OBJF_ATOMIC) pm_atomic_add_relaxed(&h->refcnt, 1);
+  else pm_atomic_store_relaxed(&h->refcnt, r + 1);
 }
 
 PM_EXPORT void pm_obj_decref_checked_(void *o) {
@@ -295,9 +295,9 @@ PM_INTERNAL bool pmi_object_decref_was_last(void *o) {
   uint32_t r = gc_refcnt(h);
   if (r >= PM_REFCNT_IMMORTAL) return false;
   if (h->type_bits & PM_OBJF_ATOMIC) {
-    r = __atomic_fetch_sub(&h->refcnt, 1, __ATOMIC_RELEASE);
+    r = pm_atomic_sub_release(&h->refcnt, 1);
     if (r == 1) {
-      (void)__atomic_load_n(&h->refcnt, __ATOMIC_ACQUIRE);   /* as pm_decref */
+      (void)pm_atomic_load_acquire(&h->refcnt);   /* as pm_decref */
       pm_obj_dealloc_(o);
       return true;
     }
@@ -306,10 +306,10 @@ PM_INTERNAL bool pmi_object_decref_was_last(void *o) {
   }
   if (pm_unlikely(r <= 1)) {
     if (r == 0) { pm_obj_refcnt_error_(o); return false; }
-    __atomic_store_n(&h->refcnt, 0, __ATOMIC_RELAXED);
+    pm_atomic_store_relaxed(&h->refcnt, 0);
     pm_obj_dealloc_(o);
     return true;
   }
-  __atomic_store_n(&h->refcnt, r - 1, __ATOMIC_RELAXED);
+  pm_atomic_store_relaxed(&h->refcnt, r - 1);
   return false;
 }

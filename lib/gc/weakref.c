@@ -282,11 +282,10 @@ PM_INTERNAL void *pmi_weakref_get_locked(void *wrp) {
   if (c >= PM_REFCNT_IMMORTAL) return r;
   if (gc_is_atomic(h)) {
     /* never from 0: a death racing in another thread wins */
-    while (c != 0 && !__atomic_compare_exchange_n(&h->refcnt, &c, c + 1, true, __ATOMIC_RELAXED,
-                                                  __ATOMIC_RELAXED)) {}
+    while (c != 0 && !pm_atomic_cas_weak_relaxed(&h->refcnt, &c, c + 1)) {}
     return c == 0 ? NULL : r;
   }
-  __atomic_store_n(&h->refcnt, c + 1, __ATOMIC_RELAXED);
+  pm_atomic_store_relaxed(&h->refcnt, c + 1);
   return r;
 }
 
