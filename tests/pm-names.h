@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* tests/pm-names.h — the names by which the api and stress tests reach poolmalloc.
  *
- * Force-included (-include, PM_API_CFLAGS in tests/tests.mk) into every test
+ * Force-included (-include, PM_API_EXTRA_CFLAGS in tests/tests.mk) into every test
  * program that calls malloc & co. by their C-library names.
  *
  *   Normal builds: renames nothing.  malloc, free, ... are poolmalloc's libc

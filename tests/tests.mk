@@ -11,10 +11,44 @@
 #   tests/preload/  real programs with and without LD_PRELOAD=$PM_LIB
 # Every test speaks TAP (tests/tap.h for C, tests/tap.sh for shell).
 
+# ---- How a test program is declared (issue 12 §6) --------------------------
+# A program is one entry in its group's list, plus one _LDADD line if it
+# links anything.  The rest it takes from its group:
+#   sources  Automake's default: tests/unit/pool is built from
+#            tests/unit/pool.c (subdir-objects), which is distributed
+#            like a listed source; headers a group shares go to EXTRA_DIST.
+#   compile  a group adds its flags to AM_CFLAGS for its programs and their
+#            objects only, with a GNU make target-specific variable:
+#              PM_UNIT_BUILT = <the programs> <their .o files>
+#              $(PM_UNIT_BUILT): private AM_CFLAGS += $(PM_TEST_EXTRA_CFLAGS)
+#            The program is listed because the link line carries the
+#            compile flags too (-fsanitize=...).  "private" keeps
+#            prerequisites made for the program from inheriting the
+#            value: its own object would get the flags twice, and a
+#            library built on the way would get them too.
+#   link     _LDADD per program, so that Automake still derives
+#            _DEPENDENCIES (the library is built before the program);
+#            -no-install goes to AM_LDFLAGS the way the flags go to
+#            AM_CFLAGS.
+#   targets  a variable, always: Automake reads a rule whose target is a
+#            program's name written out (tests/oom/oom$(EXEEXT): ...) as
+#            replacing its own link rule for that program.
+# Why not Automake's per-program _CFLAGS/_LDFLAGS: a program with two or
+# three settings that are not the defaults takes two or three lines, and
+# the defaults themselves (AM_CFLAGS, LDADD, AM_LDFLAGS) are shared with
+# bench/ and examples/ in this one Makefile, so they cannot be the tests'.
+# The command lines are those the per-program variables gave (objects lose
+# their per-program prefix: tests/unit/pool-pool.o is tests/unit/pool.o).  GNU make is already required
+# (-Wno-portability; $(if) in tests/fuzz/fuzz.mk).  A program unlike the
+# rest of its group (tests/api/static_basic, the fuzzer, the TSan programs)
+# keeps Automake's per-program variables.
+
 # The programs call malloc and free for their effects: no builtin folding
 # (GCC may delete a malloc/free pair); absurd sizes and use after a failed
-# realloc are on purpose.
-PM_TEST_CFLAGS = $(AM_CFLAGS) -fno-builtin -Wno-alloc-size-larger-than -Wno-use-after-free
+# realloc are on purpose.  PM_TEST_CFLAGS is the whole set, for a program
+# with its own _CFLAGS (tests/fuzz/fuzz.mk).
+PM_TEST_EXTRA_CFLAGS = -fno-builtin -Wno-alloc-size-larger-than -Wno-use-after-free
+PM_TEST_CFLAGS = $(AM_CFLAGS) $(PM_TEST_EXTRA_CFLAGS)
 
 EXTRA_DIST += tests/tap.h tests/tap.sh tests/unit/pattern.h tests/valgrind.sh \
 	tests/pm-names.h
@@ -22,9 +56,9 @@ EXTRA_DIST += tests/tap.h tests/tap.sh tests/unit/pattern.h tests/valgrind.sh \
 # The api and stress programs call malloc & co. by their libc names; in a
 # sanitizer build tests/pm-names.h turns those calls into pm_* (the
 # sanitizer owns the libc names there).  See docs/testing.md, "Sanitizers".
-PM_API_CFLAGS = $(PM_TEST_CFLAGS) -include $(top_srcdir)/tests/pm-names.h
+PM_API_EXTRA_CFLAGS = $(PM_TEST_EXTRA_CFLAGS) -include $(top_srcdir)/tests/pm-names.h
 if PM_SANITIZE
-PM_API_CFLAGS += -DPM_TEST_PM_NAMES=1
+PM_API_EXTRA_CFLAGS += -DPM_TEST_PM_NAMES=1
 # A report fails the test.  ASan stops at its first error and checks for
 # leaks at exit; UBSan is built -fno-sanitize-recover; TSan reports every
 # race of the run (halt_on_error=0) and then exits 66.  die_after_fork=0:
@@ -36,6 +70,10 @@ AM_TESTS_ENVIRONMENT += \
 	TSAN_OPTIONS="halt_on_error=0:exitcode=66:second_deadlock_stack=1:die_after_fork=0:$${TSAN_OPTIONS-}"; \
 	export ASAN_OPTIONS UBSAN_OPTIONS TSAN_OPTIONS;
 endif
+# The shipped library, linked into real binaries (-no-install) that run the
+# build tree's libpoolmalloc.so.
+PM_API_LIBS = lib/libpoolmalloc.la
+PM_API_LINK = -no-install
 
 # ---- Unit tests --------------------------------------------------------------
 PM_UNIT_TESTS = tests/unit/sizeclass tests/unit/usable tests/unit/pool \
@@ -43,147 +81,86 @@ PM_UNIT_TESTS = tests/unit/sizeclass tests/unit/usable tests/unit/pool \
 	tests/unit/realloc tests/unit/enomem tests/unit/adopt
 check_PROGRAMS += $(PM_UNIT_TESTS)
 TESTS += $(PM_UNIT_TESTS)
+PM_UNIT_BUILT = $(PM_UNIT_TESTS:=$(EXEEXT)) $(PM_UNIT_TESTS:=.$(OBJEXT))
+$(PM_UNIT_BUILT): private AM_CFLAGS += $(PM_TEST_EXTRA_CFLAGS)
 PM_UNIT_LIBS = lib/libpm_internal.la
-tests_unit_sizeclass_SOURCES = tests/unit/sizeclass.c
-tests_unit_sizeclass_CFLAGS = $(PM_TEST_CFLAGS)
 tests_unit_sizeclass_LDADD = $(PM_UNIT_LIBS)
-tests_unit_usable_SOURCES = tests/unit/usable.c
-tests_unit_usable_CFLAGS = $(PM_TEST_CFLAGS)
 tests_unit_usable_LDADD = $(PM_UNIT_LIBS)
-tests_unit_pool_SOURCES = tests/unit/pool.c
-tests_unit_pool_CFLAGS = $(PM_TEST_CFLAGS)
 tests_unit_pool_LDADD = $(PM_UNIT_LIBS)
-tests_unit_pagemap_SOURCES = tests/unit/pagemap.c
-tests_unit_pagemap_CFLAGS = $(PM_TEST_CFLAGS)
 tests_unit_pagemap_LDADD = $(PM_UNIT_LIBS)
-tests_unit_arena_SOURCES = tests/unit/arena.c
-tests_unit_arena_CFLAGS = $(PM_TEST_CFLAGS)
 tests_unit_arena_LDADD = $(PM_UNIT_LIBS)
-tests_unit_large_SOURCES = tests/unit/large.c
-tests_unit_large_CFLAGS = $(PM_TEST_CFLAGS)
 tests_unit_large_LDADD = $(PM_UNIT_LIBS)
-tests_unit_align_SOURCES = tests/unit/align.c
-tests_unit_align_CFLAGS = $(PM_TEST_CFLAGS)
 tests_unit_align_LDADD = $(PM_UNIT_LIBS)
-tests_unit_calloc_SOURCES = tests/unit/calloc.c
-tests_unit_calloc_CFLAGS = $(PM_TEST_CFLAGS)
 tests_unit_calloc_LDADD = $(PM_UNIT_LIBS)
-tests_unit_realloc_SOURCES = tests/unit/realloc.c
-tests_unit_realloc_CFLAGS = $(PM_TEST_CFLAGS)
 tests_unit_realloc_LDADD = $(PM_UNIT_LIBS)
-tests_unit_enomem_SOURCES = tests/unit/enomem.c
-tests_unit_enomem_CFLAGS = $(PM_TEST_CFLAGS)
 tests_unit_enomem_LDADD = $(PM_UNIT_LIBS)
-tests_unit_adopt_SOURCES = tests/unit/adopt.c
-tests_unit_adopt_CFLAGS = $(PM_TEST_CFLAGS)
 tests_unit_adopt_LDADD = $(PM_UNIT_LIBS) -lpthread
 
 # ---- API tests (link the shipped library; -no-install: real binaries) ------
-# static_basic links libpoolmalloc.a with -static: not under a sanitizer.
 PM_API_TESTS = tests/api/basic tests/api/align tests/api/stats tests/api/sized
-if !PM_SANITIZE
-PM_API_TESTS += tests/api/static_basic
-endif
 check_PROGRAMS += $(PM_API_TESTS)
 TESTS += $(PM_API_TESTS)
-PM_API_LIBS = lib/libpoolmalloc.la
-PM_API_LINK = -no-install
-tests_api_basic_SOURCES = tests/api/basic.c
-tests_api_basic_CFLAGS = $(PM_API_CFLAGS)
+PM_API_BUILT = $(PM_API_TESTS:=$(EXEEXT)) $(PM_API_TESTS:=.$(OBJEXT)) \
+	tests/api/static_basic$(EXEEXT)
+$(PM_API_BUILT): private AM_CFLAGS += $(PM_API_EXTRA_CFLAGS)
+PM_API_PROGS = $(PM_API_TESTS:=$(EXEEXT))
+$(PM_API_PROGS): private AM_LDFLAGS += $(PM_API_LINK)
 tests_api_basic_LDADD = $(PM_API_LIBS)
-tests_api_basic_LDFLAGS = $(PM_API_LINK)
-tests_api_align_SOURCES = tests/api/align.c
-tests_api_align_CFLAGS = $(PM_API_CFLAGS)
 tests_api_align_LDADD = $(PM_API_LIBS)
-tests_api_align_LDFLAGS = $(PM_API_LINK)
-tests_api_stats_SOURCES = tests/api/stats.c
-tests_api_stats_CFLAGS = $(PM_API_CFLAGS)
 tests_api_stats_LDADD = $(PM_API_LIBS)
-tests_api_stats_LDFLAGS = $(PM_API_LINK)
-tests_api_sized_SOURCES = tests/api/sized.c
-tests_api_sized_CFLAGS = $(PM_API_CFLAGS)
 tests_api_sized_LDADD = $(PM_API_LIBS)
-tests_api_sized_LDFLAGS = $(PM_API_LINK)
 # The same tests with libpoolmalloc.a linked into the program (direct
-# linking: the executable's malloc interposes on libc's own calls).
+# linking: the executable's malloc interposes on libc's own calls).  It
+# shares tests/api/basic.o, and is in PM_API_BUILT above.
+# static_basic links libpoolmalloc.a with -static: not under a sanitizer.
+if !PM_SANITIZE
+check_PROGRAMS += tests/api/static_basic
+TESTS += tests/api/static_basic
+endif
 tests_api_static_basic_SOURCES = tests/api/basic.c
-tests_api_static_basic_CFLAGS = $(PM_API_CFLAGS)
 tests_api_static_basic_LDADD = $(PM_API_LIBS) -lm
 tests_api_static_basic_LDFLAGS = -static
 
 # ---- Stress: threads, fork, exit ------------------------------------------
+# Compiled and linked as the API tests, except that tests/stress/large has
+# the test flags without tests/pm-names.h.
 PM_STRESS_TESTS = tests/stress/threads tests/stress/fork tests/stress/exit \
-	tests/stress/startup tests/stress/mapping_race tests/stress/large
-check_PROGRAMS += $(PM_STRESS_TESTS)
-TESTS += $(PM_STRESS_TESTS)
-tests_stress_threads_SOURCES = tests/stress/threads.c
-tests_stress_threads_CFLAGS = $(PM_API_CFLAGS)
-tests_stress_threads_LDADD = $(PM_API_LIBS) -lpthread
-tests_stress_threads_LDFLAGS = $(PM_API_LINK)
-tests_stress_fork_SOURCES = tests/stress/fork.c
-tests_stress_fork_CFLAGS = $(PM_API_CFLAGS)
-tests_stress_fork_LDADD = $(PM_API_LIBS) -lpthread
-tests_stress_fork_LDFLAGS = $(PM_API_LINK)
-tests_stress_exit_SOURCES = tests/stress/exit.c
-tests_stress_exit_CFLAGS = $(PM_API_CFLAGS)
-tests_stress_exit_LDADD = $(PM_API_LIBS) -lpthread
-tests_stress_exit_LDFLAGS = $(PM_API_LINK)
-tests_stress_startup_SOURCES = tests/stress/startup.c
-tests_stress_startup_CFLAGS = $(PM_API_CFLAGS)
-tests_stress_startup_LDADD = $(PM_API_LIBS) -lpthread
-tests_stress_startup_LDFLAGS = $(PM_API_LINK)
-tests_stress_mapping_race_SOURCES = tests/stress/mapping_race.c
-tests_stress_mapping_race_CFLAGS = $(PM_API_CFLAGS)
-tests_stress_mapping_race_LDADD = $(PM_API_LIBS) -lpthread
-tests_stress_mapping_race_LDFLAGS = $(PM_API_LINK)
+	tests/stress/startup tests/stress/mapping_race
 # address_reuse defines mmap/munmap/mremap, which the sanitizers intercept.
 if !PM_SANITIZE
-check_PROGRAMS += tests/stress/address_reuse
-TESTS += tests/stress/address_reuse
+PM_STRESS_TESTS += tests/stress/address_reuse
 endif
-tests_stress_address_reuse_SOURCES = tests/stress/address_reuse.c
-tests_stress_address_reuse_CFLAGS = $(PM_API_CFLAGS)
+check_PROGRAMS += $(PM_STRESS_TESTS) tests/stress/large
+TESTS += $(PM_STRESS_TESTS) tests/stress/large
+PM_STRESS_BUILT = $(PM_STRESS_TESTS:=$(EXEEXT)) $(PM_STRESS_TESTS:=.$(OBJEXT))
+$(PM_STRESS_BUILT): private AM_CFLAGS += $(PM_API_EXTRA_CFLAGS)
+PM_STRESS_LARGE_BUILT = tests/stress/large$(EXEEXT) tests/stress/large.$(OBJEXT)
+$(PM_STRESS_LARGE_BUILT): private AM_CFLAGS += $(PM_TEST_EXTRA_CFLAGS)
+PM_STRESS_PROGS = $(PM_STRESS_TESTS:=$(EXEEXT)) tests/stress/large$(EXEEXT)
+$(PM_STRESS_PROGS): private AM_LDFLAGS += $(PM_API_LINK)
+tests_stress_threads_LDADD = $(PM_API_LIBS) -lpthread
+tests_stress_fork_LDADD = $(PM_API_LIBS) -lpthread
+tests_stress_exit_LDADD = $(PM_API_LIBS) -lpthread
+tests_stress_startup_LDADD = $(PM_API_LIBS) -lpthread
+tests_stress_mapping_race_LDADD = $(PM_API_LIBS) -lpthread
 tests_stress_address_reuse_LDADD = $(PM_API_LIBS) -lpthread
-tests_stress_address_reuse_LDFLAGS = $(PM_API_LINK)
-tests_stress_large_SOURCES = tests/stress/large.c
-tests_stress_large_CFLAGS = $(PM_TEST_CFLAGS)
 tests_stress_large_LDADD = $(PM_API_LIBS) -lpthread
-tests_stress_large_LDFLAGS = $(PM_API_LINK)
 
 # ---- Misuse: plain programs, run with LD_PRELOAD by misuse.sh -------------
+# Issue 7 §2-§4 added double_free_pool, free_unallocated and
+# forge_free_list: misuse that must never give memory a second owner.
 PM_MISUSE_BINS = tests/misuse/double_free tests/misuse/invalid_free \
 	tests/misuse/interior_free tests/misuse/invalid_realloc \
 	tests/misuse/invalid_usable_size tests/misuse/free_sized_mismatch \
-	tests/misuse/large_header
+	tests/misuse/large_header tests/misuse/double_free_pool \
+	tests/misuse/free_unallocated tests/misuse/forge_free_list
 check_PROGRAMS += $(PM_MISUSE_BINS)
-tests_misuse_double_free_SOURCES = tests/misuse/double_free.c tests/misuse/misuse.h
-tests_misuse_double_free_CFLAGS = $(PM_TEST_CFLAGS)
-tests_misuse_invalid_free_SOURCES = tests/misuse/invalid_free.c tests/misuse/misuse.h
-tests_misuse_invalid_free_CFLAGS = $(PM_TEST_CFLAGS)
-tests_misuse_interior_free_SOURCES = tests/misuse/interior_free.c tests/misuse/misuse.h
-tests_misuse_interior_free_CFLAGS = $(PM_TEST_CFLAGS)
-tests_misuse_invalid_realloc_SOURCES = tests/misuse/invalid_realloc.c tests/misuse/misuse.h
-tests_misuse_invalid_realloc_CFLAGS = $(PM_TEST_CFLAGS)
-tests_misuse_invalid_usable_size_SOURCES = tests/misuse/invalid_usable_size.c tests/misuse/misuse.h
-tests_misuse_invalid_usable_size_CFLAGS = $(PM_TEST_CFLAGS)
-tests_misuse_free_sized_mismatch_SOURCES = tests/misuse/free_sized_mismatch.c tests/misuse/misuse.h
-tests_misuse_free_sized_mismatch_CFLAGS = $(PM_TEST_CFLAGS)
-# Issue 7 §2-§4: misuse that must never give memory a second owner.
-check_PROGRAMS += tests/misuse/double_free_pool tests/misuse/free_unallocated \
-	tests/misuse/forge_free_list
-tests_misuse_double_free_pool_SOURCES = tests/misuse/double_free_pool.c tests/misuse/misuse.h \
-	tests/misuse/owners.h
-tests_misuse_double_free_pool_CFLAGS = $(PM_TEST_CFLAGS)
+PM_MISUSE_BUILT = $(PM_MISUSE_BINS:=$(EXEEXT)) $(PM_MISUSE_BINS:=.$(OBJEXT))
+$(PM_MISUSE_BUILT): private AM_CFLAGS += $(PM_TEST_EXTRA_CFLAGS)
+EXTRA_DIST += tests/misuse/misuse.h tests/misuse/owners.h
 tests_misuse_double_free_pool_LDADD = -lpthread
-tests_misuse_free_unallocated_SOURCES = tests/misuse/free_unallocated.c tests/misuse/misuse.h \
-	tests/misuse/owners.h
-tests_misuse_free_unallocated_CFLAGS = $(PM_TEST_CFLAGS)
 tests_misuse_free_unallocated_LDADD = -lpthread
-tests_misuse_forge_free_list_SOURCES = tests/misuse/forge_free_list.c tests/misuse/misuse.h
-tests_misuse_forge_free_list_CFLAGS = $(PM_TEST_CFLAGS)
 tests_misuse_forge_free_list_LDADD = -lpthread
-tests_misuse_large_header_SOURCES = tests/misuse/large_header.c tests/misuse/misuse.h
-tests_misuse_large_header_CFLAGS = $(PM_TEST_CFLAGS)
 if !PM_SANITIZE
 TESTS += tests/misuse/misuse.sh tests/misuse/reuse.sh
 endif
@@ -193,8 +170,8 @@ EXTRA_DIST += tests/misuse/misuse.sh tests/misuse/reuse.sh
 # A plain program run preloaded by oom.sh; sanitizers reserve terabytes of
 # shadow memory, so RLIMIT_AS tests stay out of sanitizer builds.
 check_PROGRAMS += tests/oom/oom
-tests_oom_oom_SOURCES = tests/oom/oom.c
-tests_oom_oom_CFLAGS = $(PM_TEST_CFLAGS)
+PM_OOM_BUILT = tests/oom/oom$(EXEEXT) tests/oom/oom.$(OBJEXT)
+$(PM_OOM_BUILT): private AM_CFLAGS += $(PM_TEST_EXTRA_CFLAGS)
 if !PM_SANITIZE
 TESTS += tests/oom/oom.sh
 endif
@@ -210,28 +187,9 @@ PM_SECURE_MISUSE_BINS = tests/misuse/double_free_at_free tests/misuse/overflow \
 	tests/misuse/sized_free tests/misuse/bounded_memcpy
 check_PROGRAMS += $(PM_SECURE_MISUSE_BINS)
 # They read and write out of bounds on purpose.
-PM_MISUSE_CFLAGS = $(PM_TEST_CFLAGS) -Wno-array-bounds
-tests_misuse_double_free_at_free_SOURCES = tests/misuse/double_free_at_free.c tests/misuse/misuse.h
-tests_misuse_double_free_at_free_CFLAGS = $(PM_MISUSE_CFLAGS)
+PM_SECURE_MISUSE_BUILT = $(PM_SECURE_MISUSE_BINS:=$(EXEEXT)) $(PM_SECURE_MISUSE_BINS:=.$(OBJEXT))
+$(PM_SECURE_MISUSE_BUILT): private AM_CFLAGS += $(PM_TEST_EXTRA_CFLAGS) -Wno-array-bounds
 tests_misuse_double_free_at_free_LDADD = -lpthread
-tests_misuse_overflow_SOURCES = tests/misuse/overflow.c tests/misuse/misuse.h
-tests_misuse_overflow_CFLAGS = $(PM_MISUSE_CFLAGS)
-tests_misuse_write_after_free_SOURCES = tests/misuse/write_after_free.c tests/misuse/misuse.h
-tests_misuse_write_after_free_CFLAGS = $(PM_MISUSE_CFLAGS)
-tests_misuse_zero_on_free_SOURCES = tests/misuse/zero_on_free.c tests/misuse/misuse.h
-tests_misuse_zero_on_free_CFLAGS = $(PM_MISUSE_CFLAGS)
-tests_misuse_zero_size_SOURCES = tests/misuse/zero_size.c tests/misuse/misuse.h
-tests_misuse_zero_size_CFLAGS = $(PM_MISUSE_CFLAGS)
-tests_misuse_delayed_reuse_SOURCES = tests/misuse/delayed_reuse.c tests/misuse/misuse.h
-tests_misuse_delayed_reuse_CFLAGS = $(PM_MISUSE_CFLAGS)
-tests_misuse_guard_pages_SOURCES = tests/misuse/guard_pages.c tests/misuse/misuse.h
-tests_misuse_guard_pages_CFLAGS = $(PM_MISUSE_CFLAGS)
-tests_misuse_forged_link_SOURCES = tests/misuse/forged_link.c tests/misuse/misuse.h
-tests_misuse_forged_link_CFLAGS = $(PM_MISUSE_CFLAGS)
-tests_misuse_sized_free_SOURCES = tests/misuse/sized_free.c tests/misuse/misuse.h
-tests_misuse_sized_free_CFLAGS = $(PM_MISUSE_CFLAGS)
-tests_misuse_bounded_memcpy_SOURCES = tests/misuse/bounded_memcpy.c tests/misuse/misuse.h
-tests_misuse_bounded_memcpy_CFLAGS = $(PM_MISUSE_CFLAGS)
 if !PM_SANITIZE
 TESTS += tests/misuse/secure.sh
 endif

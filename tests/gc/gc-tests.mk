@@ -23,6 +23,10 @@
 #   cxx       the public header from C++, linked to the shipped library
 #   example   examples/minilang run through tests/gc/example.sh
 # The C tests link libpm_internal.la (unit style, they may read config.h).
+# Each is built from its own .c (Automake's default source:
+# tests/gc/test_refcount.c for tests/gc/test_refcount), and gcnode.h is
+# distributed through EXTRA_DIST; tests/tests.mk says how a test program
+# is declared.
 if PM_GC
 PM_GC_TESTS = tests/gc/test_refcount tests/gc/test_collect \
 	tests/gc/test_finalize tests/gc/test_random tests/gc/test_misuse \
@@ -40,32 +44,19 @@ TESTS += tests/gc/tsan.sh
 endif
 EXTRA_DIST += tests/gc/gcnode.h tests/gc/example.sh tests/gc/tsan.sh
 PM_GC_TEST_LIBS = lib/libpm_internal.la -lpthread
-tests_gc_test_refcount_SOURCES = tests/gc/test_refcount.c tests/gc/gcnode.h
 tests_gc_test_refcount_LDADD = $(PM_GC_TEST_LIBS)
-tests_gc_test_collect_SOURCES = tests/gc/test_collect.c tests/gc/gcnode.h
 tests_gc_test_collect_LDADD = $(PM_GC_TEST_LIBS)
-tests_gc_test_finalize_SOURCES = tests/gc/test_finalize.c tests/gc/gcnode.h
 tests_gc_test_finalize_LDADD = $(PM_GC_TEST_LIBS)
-tests_gc_test_random_SOURCES = tests/gc/test_random.c tests/gc/gcnode.h
 tests_gc_test_random_LDADD = $(PM_GC_TEST_LIBS)
-tests_gc_test_misuse_SOURCES = tests/gc/test_misuse.c tests/gc/gcnode.h
 tests_gc_test_misuse_LDADD = $(PM_GC_TEST_LIBS)
-tests_gc_test_threads_SOURCES = tests/gc/test_threads.c tests/gc/gcnode.h
 tests_gc_test_threads_LDADD = $(PM_GC_TEST_LIBS)
-tests_gc_test_fork_SOURCES = tests/gc/test_fork.c tests/gc/gcnode.h
 tests_gc_test_fork_LDADD = $(PM_GC_TEST_LIBS)
-tests_gc_test_deep_SOURCES = tests/gc/test_deep.c tests/gc/gcnode.h
 tests_gc_test_deep_LDADD = $(PM_GC_TEST_LIBS)
-tests_gc_test_wrthreads_SOURCES = tests/gc/test_wrthreads.c tests/gc/gcnode.h
 tests_gc_test_wrthreads_LDADD = $(PM_GC_TEST_LIBS)
-tests_gc_test_semantics_SOURCES = tests/gc/test_semantics.c tests/gc/gcnode.h
 tests_gc_test_semantics_LDADD = $(PM_GC_TEST_LIBS)
-tests_gc_test_weakref_SOURCES = tests/gc/test_weakref.c tests/gc/gcnode.h
 tests_gc_test_weakref_LDADD = $(PM_GC_TEST_LIBS)
-tests_gc_test_introspect_SOURCES = tests/gc/test_introspect.c tests/gc/gcnode.h
 tests_gc_test_introspect_LDADD = $(PM_GC_TEST_LIBS)
 # Only this program is instrumented; the library it links is not.
-tests_gc_test_tsan_SOURCES = tests/gc/test_tsan.c
 tests_gc_test_tsan_CFLAGS = $(AM_CFLAGS) -fsanitize=thread -g -O1
 tests_gc_test_tsan_LDFLAGS = -fsanitize=thread
 tests_gc_test_tsan_LDADD = $(PM_GC_TEST_LIBS)
