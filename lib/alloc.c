@@ -198,7 +198,8 @@ PM_NOINLINE static void *alloc_calloc_slow(size_t total) {
 
 /* The small fast path pops from the pool it already holds, so it knows
  * whether the block is fresh (only its link to clear: the pop cleared the
- * canary) without finding the pool again (issue 8 §3). */
+ * canary) without finding the pool again (issue 8 §3); it takes local_free
+ * inline as malloc's does, so a calloc/free loop never leaves it. */
 void *pmi_calloc(size_t count, size_t size) {
   size_t total;
   if (pm_unlikely(__builtin_mul_overflow(count, size, &total))) {
@@ -208,7 +209,10 @@ void *pmi_calloc(size_t count, size_t size) {
   if (pm_config_secure) return pmi_secure_malloc(total);   /* its blocks come out zeroed */
   if (PM_DEBUG > 0 || total > PM_SMALL_MAX) return alloc_calloc_slow(total);
   pm_pool_t *pool = pmi_heap_tls->pools[pmi_small_class(total)];
-  if (pm_unlikely(pool->free == NULL)) return alloc_calloc_slow(total);   /* the profiler's cuts too */
+  if (pm_unlikely(pool->free == NULL)) {
+    if (pool->local_free == NULL || pmi_prof_on) return alloc_calloc_slow(total);   /* the profiler's cuts too */
+    pmi_pool_take_local(pool);   /* free_is_zero = 0: the blocks are zeroed below */
+  }
   bool fresh = pool->free_is_zero;
   pm_block_t *b = pmi_pool_pop(pool);
   if (fresh) b->next = NULL;
