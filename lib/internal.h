@@ -474,6 +474,10 @@ PM_INTERNAL bool pmi_large_region_take(size_t nchunks, pm_lspan_t *out);
  * and dirty (base stays marked).  Returns its length in chunks, or 0 if
  * region has no live span starting at base. */
 PM_INTERNAL size_t pmi_large_region_give(uint32_t region, char *base);
+/* pmi_large_region_give for a span whose pages were moved away (realloc's
+ * move out of a region): its chunks are purged at once, marks and all, so
+ * they are not counted as memory held. */
+PM_INTERNAL size_t pmi_large_region_give_moved(uint32_t region, char *base);
 /* Makes the live span at base nchunks long, in place: shrinking always
  * works, growing only into free chunks right after it.  Returns the new
  * length (nchunks on success, the old length when it cannot grow), or 0 if

@@ -309,11 +309,65 @@ void pmi_large_free(pm_large_t *hdr) {
 
 /* ---- realloc ---------------------------------------------------------------- */
 /* A region block that has to move and will span at least this many chunks
- * is copied (once) into a mapping of its own, which from then on grows,
+ * moves (once) into a mapping of its own, which from then on grows,
  * shrinks and moves with mremap, without copying: a buffer grown by
  * doubling would otherwise be copied at every step it cannot grow in place
- * (docs/design.md, "Large blocks"). */
+ * (docs/design.md, "Large blocks").  The move itself takes the pages along
+ * (large_region_move_out); only a kernel before Linux 5.7 copies. */
 #define LARGE_MOVE_OUT_CHUNKS 32
+
+/* Moves a region block that has to grow out of its region into a mapping
+ * of its own of the new size, without copying: its pages leave the region
+ * for a mapping of exactly their size (pmi_os_move_pages_to: the span left
+ * behind holds no memory), then move with mremap onto a chunk-aligned
+ * mapping of the new size, where they form one mapping that later reallocs
+ * can grow and move again (moved straight onto the bigger mapping, they
+ * would stay a separate mapping of the kernel's, which mremap cannot grow
+ * with its neighbour).  If that second
+ * move fails, the pages are copied back into the span, which is still
+ * mapped and still the block's: realloc's NULL leaves the old block as it
+ * was.  Chunk-map order: the target's leaf exists before the move; the new
+ * block is marked before it escapes; the old span's marks go with its
+ * purge.  NULL (nothing changed) when the kernel cannot move pages
+ * (before Linux 5.7) or the OS refuses. */
+static void *large_region_move_out(pm_large_t *hdr, size_t size) {
+  if (!pmi_os_can_move_pages()) return NULL;
+  char *base = (char *)hdr, *user = hdr->user;   /* read before the move empties them */
+  size_t offset = (size_t)(user - base), old_size = pm_align_up(hdr->map_size, PM_PAGE_SIZE);
+  size_t alignment = hdr->alignment, new_size = large_map_size(offset, size);
+  uint32_t region = hdr->region;
+  pm_assert(region != LARGE_OWN_MAPPING && alignment < PM_CHUNK_SIZE && old_size < new_size);
+  char *target = pmi_os_map(new_size, PM_CHUNK_SIZE);
+  if (target == NULL) return NULL;
+  if (!pmi_pagemap_prepare(target)) {
+    pmi_os_unmap(target, new_size);
+    return NULL;
+  }
+  char *held = pmi_os_map(old_size, PM_PAGE_SIZE);
+  if (held == NULL) {
+    pmi_os_unmap(target, new_size);
+    return NULL;
+  }
+  if (!pmi_os_move_pages_to(base, old_size, held)) {   /* held is lost, the block intact */
+    pmi_os_unmap(target, new_size);
+    return NULL;
+  }
+  if (!pmi_os_move_to(held, old_size, new_size, target)) {   /* target is lost, held is intact */
+    memcpy(base, held, old_size);
+    pmi_os_unmap(held, old_size);
+    return NULL;
+  }
+  pm_large_t *moved = large_header_init(target, new_size, target + offset, alignment, LARGE_OWN_MAPPING);
+  large_mark(moved);                       /* its leaf exists: cannot fail */
+  large_own_account(1, (ptrdiff_t)new_size);
+  uint64_t now = pmi_prim_now_ns();
+  pthread_mutex_lock(&pmi_large_lock);
+  large_tick_locked(now);
+  size_t given = pmi_large_region_give_moved(region, base);
+  large_unlock();
+  pm_assert(given != 0);                   /* the span was checked live under the lock */
+  return moved->user;
+}
 
 static void *large_realloc_copy(pm_large_t *hdr, size_t size, bool own) {
   void *q = own ? large_own_malloc(size, PM_ALIGN) : large_malloc(size, PM_ALIGN, false);
@@ -413,7 +467,9 @@ static void *large_realloc(pm_large_t *hdr, size_t size) {
   /* got is the span's unchanged length: what the copy reads must lie in it
    * (a header is never trusted for what it may touch) */
   if (large_nchunks(hdr->map_size) > got) large_corrupt(hdr, "realloc");
-  void *q = n >= LARGE_MOVE_OUT_CHUNKS ? large_realloc_copy(hdr, size, true) : NULL;
+  if (n < LARGE_MOVE_OUT_CHUNKS) return large_realloc_copy(hdr, size, false);
+  void *q = large_region_move_out(hdr, size);
+  if (q == NULL) q = large_realloc_copy(hdr, size, true);
   return q != NULL ? q : large_realloc_copy(hdr, size, false);
 }
 

@@ -443,6 +443,18 @@ size_t pmi_large_region_give(uint32_t slot, char *base) {
   return n;
 }
 
+size_t pmi_large_region_give_moved(uint32_t slot, char *base) {
+  size_t first, n;
+  lregion_t *r = lregion_span(slot, base, &first, &n);
+  if (r == NULL) return 0;
+  bit_clear(r->start, first);
+  lregion_give_range(r, first, first + n);
+  lr.nlive--;
+  lregion_purge_run(r, first, first + n);   /* no page left to keep: clean, and unmarked */
+  pm_assert_expensive(pmi_large_region_is_valid());
+  return n;
+}
+
 size_t pmi_large_region_resize(uint32_t slot, char *base, size_t nchunks) {
   size_t first, n;
   lregion_t *r = lregion_span(slot, base, &first, &n);

@@ -23,9 +23,16 @@ static uintptr_t os_hint;   /* lowest recent aligned mapping; relaxed */
 
 /* ---- Fault seam (unit builds) ------------------------------------------- */
 #ifdef PM_FAULT_SEAM
-static int os_fail_count;   /* relaxed */
-void pmi_os_fail_next(int n) { pm_atomic_store_relaxed(&os_fail_count, n); }
+static int os_fail_count, os_fail_skip;   /* relaxed */
+void pmi_os_fail_next(int n) { pmi_os_fail_after(0, n); }
+void pmi_os_fail_after(int skip, int n) {
+  pm_atomic_store_relaxed(&os_fail_skip, skip);
+  pm_atomic_store_relaxed(&os_fail_count, n);
+}
 static bool os_should_fail(void) {
+  int skip = pm_atomic_load_relaxed(&os_fail_skip);
+  while (skip > 0)
+    if (pm_atomic_cas_weak_relaxed(&os_fail_skip, &skip, skip - 1)) return false;
   int n = pm_atomic_load_relaxed(&os_fail_count);
   while (n > 0)
     if (pm_atomic_cas_weak_relaxed(&os_fail_count, &n, n - 1)) return true;
@@ -84,6 +91,32 @@ bool pmi_os_move_to(void *p, size_t old_size, size_t new_size, void *target) {
     return false;
   }
   return pmi_prim_remap_to(p, old_size, new_size, target);
+}
+
+/* 1: MREMAP_DONTUNMAP works, -1: it does not, 0: not probed yet (relaxed:
+ * a race only probes twice). */
+static int os_move_pages_state;
+
+bool pmi_os_can_move_pages(void) {
+  int state = pm_atomic_load_relaxed(&os_move_pages_state);
+  if (pm_likely(state != 0)) return state > 0;
+  char *scratch = pmi_prim_mmap(NULL, 2 * PM_PAGE_SIZE, false);
+  if (scratch == NULL) return false;      /* ask again next time */
+  scratch[0] = 1;
+  bool ok = pmi_prim_move_pages_to(scratch, PM_PAGE_SIZE, scratch + PM_PAGE_SIZE) && scratch[PM_PAGE_SIZE] == 1 &&
+            scratch[0] == 0;
+  pmi_prim_munmap(scratch, 2 * PM_PAGE_SIZE);   /* whatever pieces the probe left */
+  pm_atomic_store_relaxed(&os_move_pages_state, ok ? 1 : -1);
+  return ok;
+}
+
+bool pmi_os_move_pages_to(void *p, size_t size, void *target) {
+  pm_assert((uintptr_t)p % PM_PAGE_SIZE == 0 && size % PM_PAGE_SIZE == 0 && size != 0);
+  if (os_should_fail()) {                   /* simulated: the target is still ours */
+    pmi_os_unmap(target, size);
+    return false;
+  }
+  return pmi_prim_move_pages_to(p, size, target);
 }
 
 /* ---- Guards (secure library) ---------------------------------------------- */

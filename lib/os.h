@@ -31,6 +31,16 @@ PM_INTERNAL bool pmi_os_resize_in_place(void *p, size_t old_size, size_t new_siz
  * target range may already have been unmapped by the kernel, so the caller
  * must not touch it again (it may belong to another thread by then). */
 PM_INTERNAL bool pmi_os_move_to(void *p, size_t old_size, size_t new_size, void *target);
+/* Can pmi_os_move_pages_to work on this kernel?  Probed once, on two pages
+ * of a scratch mapping. */
+PM_INTERNAL bool pmi_os_can_move_pages(void);
+/* Moves the pages of [p, p + size) (page multiples inside a mapping of
+ * ours) onto target (a mapping of ours of exactly size bytes, which the
+ * move replaces), without copying; [p, p + size) stays mapped and reads as
+ * zero.  False on failure: [p, p + size) is untouched and, as with
+ * pmi_os_move_to, target must not be touched again.  Call
+ * pmi_os_can_move_pages first. */
+PM_INTERNAL bool pmi_os_move_pages_to(void *p, size_t size, void *target);
 /* Guard pages (the secure library, docs/security.md): makes [p, p + size)
  * (page multiples inside a mapping of ours) fault on any access, or
  * read-write again.  False if the kernel refused (out of mappings). */
@@ -64,9 +74,12 @@ typedef struct {
 PM_INTERNAL void *pmi_os_meta_carve(pm_meta_area_t *a, size_t size, const char *name);
 
 #ifdef PM_FAULT_SEAM
-/* Unit builds only: the next n calls to pmi_os_map, pmi_os_resize_in_place
- * or pmi_os_move_to fail, as if the OS had refused (Lua's failnext). */
+/* Unit builds only: the next n calls to pmi_os_map, pmi_os_resize_in_place,
+ * pmi_os_move_to, pmi_os_move_pages_to or the guards fail, as if the OS had
+ * refused (Lua's failnext); pmi_os_fail_after lets `skip` calls succeed
+ * first. */
 void pmi_os_fail_next(int n);
+void pmi_os_fail_after(int skip, int n);
 #endif
 
 #endif /* PM_OS_H */

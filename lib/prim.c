@@ -71,6 +71,16 @@ bool pmi_prim_remap_to(void *p, size_t old_size, size_t new_size, void *target) 
   return ok;
 }
 
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+bool pmi_prim_move_pages_to(void *p, size_t size, void *target) {
+  int saved_errno = errno;
+  bool ok = mremap(p, size, size, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, target) == target;
+  errno = saved_errno;
+  return ok;
+}
+
 bool pmi_prim_protect(void *p, size_t size, bool accessible) {
   int saved_errno = errno;
   bool ok = mprotect(p, size, accessible ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;

@@ -28,6 +28,11 @@ bool pmi_prim_discard(void *p, size_t size, bool lazy);
 bool pmi_prim_remap_in_place(void *p, size_t old_size, size_t new_size);
 /* mremap onto target (MREMAP_MAYMOVE | MREMAP_FIXED). */
 bool pmi_prim_remap_to(void *p, size_t old_size, size_t new_size, void *target);
+/* mremap of size bytes onto target (MREMAP_FIXED), leaving [p, p + size)
+ * mapped and empty (MREMAP_DONTUNMAP, Linux 5.7: private anonymous memory
+ * then reads as zero; some kernels refuse it without MREMAP_FIXED).  False
+ * if the kernel refused (EINVAL before 5.7). */
+bool pmi_prim_move_pages_to(void *p, size_t size, void *target);
 /* mprotect: read-write (accessible) or PROT_NONE (a guard). */
 bool pmi_prim_protect(void *p, size_t size, bool accessible);
 /* An anonymous PROT_NONE mapping (MAP_NORESERVE): anywhere (at == NULL), or
