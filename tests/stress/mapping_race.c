@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -116,6 +117,50 @@ static void realloc_program(void) {
   pthread_t t[4];
   for (int i = 0; i < 4; i++)
     if (pthread_create(&t[i], NULL, i < 2 ? realloc_worker : malloc_worker, (void *)(uintptr_t)i) != 0) _exit(2);
+  for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+}
+
+/* ---- Moves out of a region --------------------------------------------------
+ * Blocks of 33..40 MiB with a 1 MiB block after them, grown by realloc to
+ * 64..100 MiB: they cannot grow in place, so their pages move out of their
+ * region (large.c, large_region_move_out: two mremaps through a mapping of
+ * their own size) while another thread maps and unmaps memory of its own
+ * wherever the kernel puts it, and a third allocates. */
+static void *moveout_worker(void *arg) {
+  uint64_t rng = 0xD1B54A32D192ED03ULL * ((uintptr_t)arg + 1);
+  while (!race_over()) {
+    size_t n = ((size_t)33 << 20) + race_rand(&rng) % ((size_t)7 << 20);
+    unsigned char *p = malloc(n), *blocker = malloc((size_t)1 << 20);
+    if (!p || !blocker) lost("malloc returned NULL", p, n);
+    uint64_t key = (uintptr_t)p;
+    mark(p, n, key);
+    size_t m = ((size_t)64 << 20) + race_rand(&rng) % ((size_t)36 << 20);
+    unsigned char *q = realloc(p, m);
+    if (!q) lost("realloc returned NULL", p, m);
+    if (mark_bad(q, n, n, key)) lost("realloc out of a region", q, n);
+    free(blocker);
+    free(q);
+  }
+  return NULL;
+}
+
+static void *mmap_worker(void *arg) {
+  uint64_t rng = 0xA0761D6478BD642FULL * ((uintptr_t)arg + 1);
+  while (!race_over()) {
+    size_t n = ((size_t)1 + race_rand(&rng) % 8) << 20;
+    unsigned char *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) continue;
+    p[0] = 1;
+    munmap(p, n);
+  }
+  return NULL;
+}
+
+static void moveout_program(void) {
+  pthread_t t[4];
+  void *(*fn[4])(void *) = {moveout_worker, moveout_worker, mmap_worker, malloc_worker};
+  for (int i = 0; i < 4; i++)
+    if (pthread_create(&t[i], NULL, fn[i], (void *)(uintptr_t)i) != 0) _exit(2);
   for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
 }
 
@@ -206,6 +251,7 @@ static void mixed_program(void) {
 static const struct { const char *name; void (*program)(void); } workloads[] = {
     {"realloc", realloc_program},
     {"mixed", mixed_program},
+    {"moveout", moveout_program},
 };
 
 /* Runs workload `name` in this program re-executed, with the large-mapping
@@ -244,6 +290,7 @@ TEST(realloc_moves_race_new_mappings) { run_child("realloc", 0); }
 TEST(realloc_moves_race_new_mappings_without_cache) { run_child("realloc", 1); }
 TEST(mixed_api_large_mappings) { run_child("mixed", 0); }
 TEST(mixed_api_large_mappings_without_cache) { run_child("mixed", 1); }
+TEST(moves_out_of_regions_race_other_mappings) { run_child("moveout", 0); }
 
 int main(int argc, char **argv) {
   const char *s = getenv("PM_RACE_SECONDS");
