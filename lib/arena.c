@@ -281,6 +281,9 @@ void pmi_arena_walk(void (*fn)(const pm_arena_t *a, void *arg), void *arg) {
   pthread_mutex_unlock(&arenas.lock);
 }
 
+void pmi_arena_lock(void) { pthread_mutex_lock(&arenas.lock); }
+void pmi_arena_unlock(void) { pthread_mutex_unlock(&arenas.lock); }
+
 void pmi_arena_fork_prepare(void) { pthread_mutex_lock(&arenas.lock); }
 void pmi_arena_fork_parent(void) { pthread_mutex_unlock(&arenas.lock); }
 void pmi_arena_fork_child(void) { pthread_mutex_unlock(&arenas.lock); }

@@ -187,6 +187,10 @@ PM_INTERNAL bool pmi_arena_decay(uint64_t now_ns, bool force);
 PM_INTERNAL void pmi_arena_stats(pm_stats_t *out);
 PM_INTERNAL void pmi_arena_walk(void (*fn)(const pm_arena_t *a, void *arg), void *arg);
 PM_INTERNAL const pm_pool_t *pmi_arena_slot_pool(const pm_arena_t *a, unsigned slot);
+/* The arena lock, held by pool.c while a pool changes class in place
+ * (pool_recycle), so that the walks above never read a pool half remade. */
+PM_INTERNAL void pmi_arena_lock(void);
+PM_INTERNAL void pmi_arena_unlock(void);
 PM_INTERNAL void pmi_arena_fork_prepare(void);
 PM_INTERNAL void pmi_arena_fork_parent(void);
 PM_INTERNAL void pmi_arena_fork_child(void);

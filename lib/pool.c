@@ -20,7 +20,11 @@
  *          of empty pools (the oldest first), when it has been empty for the
  *          decay delay (heap housekeeping), or at trim and thread exit.  A
  *          kept pool that serves a malloc again is used; it leaves the empty
- *          list lazily, the next time the list is pruned.
+ *          list lazily, the next time the list is pruned.  When its heap
+ *          needs a new pool of another class with the same slot count, the
+ *          newest such kept pool is remade for it in place (empty -> used,
+ *          pool_recycle, under the arena lock), before any slot is taken
+ *          from an arena: its memory is resident already.
  *
  * Free lists are split as in mimalloc: malloc pops `free`, free pushes
  * `local_free`, and the slow path moves local_free over when free runs dry.
@@ -289,6 +293,8 @@ static void *pool_pop_fresh(pm_pool_t *pool) {
   return pmi_pool_pop(pool);
 }
 
+static pm_pool_t *pool_recycle(pm_heap_t *h, unsigned cls);
+
 /* The head may have changed since the fast path missed (heap.c's remote
  * drain can release the head pool), so the new head may still have blocks
  * on `free`: refilling it then would drop them (a leak that pool_check_empty
@@ -311,11 +317,14 @@ void *pmi_pool_malloc_refill(pm_heap_t *h, unsigned cls) {
   }
   bool zero;
   unsigned nslots = pmi_class_info[cls].nslots + pool_guard_slots(cls);
-  pool = pmi_arena_pool_alloc(nslots, pmi_class_info[cls].align_slots, &zero);
-  if (pool == NULL) return NULL;
-  if (!pool_init(pool, h, cls, zero)) {  /* blank -> used; or out of mappings */
-    pmi_arena_pool_free(pool, nslots);
-    return NULL;
+  pool = pool_recycle(h, cls);
+  if (pool == NULL) {
+    pool = pmi_arena_pool_alloc(nslots, pmi_class_info[cls].align_slots, &zero);
+    if (pool == NULL) return NULL;
+    if (!pool_init(pool, h, cls, zero)) {  /* blank -> used; or out of mappings */
+      pmi_arena_pool_free(pool, nslots);
+      return NULL;
+    }
   }
   h->npools++;
   pool_link_head(h, pool);
@@ -412,6 +421,39 @@ static void pool_retire(pm_heap_t *h, pm_pool_t *pool) {
   }
   pool_empty_append(h, pool);
   if (h->empty_bytes > PM_HEAP_EMPTY_BYTES) pool_empty_prune(h, PM_HEAP_EMPTY_BYTES, 0);
+}
+
+/* A new pool of class cls, made in place from the newest empty pool h keeps
+ * that spans as many slots and starts where the class may start: its slots
+ * were written already, so a program that moves through many classes (a
+ * string grown by realloc) keeps reusing the same resident memory instead
+ * of carving fresh slots while up to PM_HEAP_EMPTY_BYTES of emptied pools
+ * of other classes wait for decay.  NULL if none fits (and always in the
+ * secure library, whose pools carry guard slots and keys). */
+static pm_pool_t *pool_recycle(pm_heap_t *h, unsigned cls) {
+  if (pm_config_secure) return NULL;
+  const pm_class_info_t *ci = &pmi_class_info[cls];
+  pm_pool_t *pool = h->empty_newest;
+  for (; pool != NULL; pool = pool->empty_prev) {
+    unsigned slot = (unsigned)(pool - pmi_arena_of(pool)->pools);
+    if (pool->nused == 0 && pool->nslots == ci->nslots && slot % ci->align_slots == 0) break;
+  }
+  if (pool == NULL) return NULL;
+  pm_assert(pool->heap == h && pool->in_empty && pool->cls != cls);   /* a pool of cls would have served */
+  pool_check_empty(pool);               /* proven empty, as before any release */
+  pool_empty_unlink(h, pool);
+  if (pool->in_list) pool_unlink(h, pool);
+  h->npools--;
+  /* Under the arena lock: a statistics walk that read heap before it went
+   * NULL must not read the new class's fields with the old ones. */
+  pmi_arena_lock();
+  pm_atomic_store_relaxed(&pool->heap, NULL);   /* used -> blank, in place */
+  for (unsigned i = 1; i < pool->nslots; i++) pool[i].head = &pool[i];
+  bool ok = pool_init(pool, h, cls, false);     /* no guard slot to set: cannot fail */
+  pmi_arena_unlock();
+  pm_assert(ok);
+  (void)ok;
+  return pool;
 }
 
 void pmi_pool_release_old_empty(pm_heap_t *h, uint64_t before_ns) {
