@@ -47,15 +47,26 @@ PM_CXX_HIDDEN void *pmi_aligned(std::size_t alignment, std::size_t size);
 /* The public sized frees (poolmalloc.h): their checks live in alloc.c. */
 void pm_free_sized(void *p, std::size_t size);
 void pm_free_aligned_sized(void *p, std::size_t alignment, std::size_t size);
+/* cxx_runtime.c: the C++ runtime's new-handler and bad_alloc, reached
+ * through weak references (libpoolmalloc.so does not link libstdc++). */
+PM_CXX_HIDDEN std::new_handler pmi_cxx_new_handler(void);
+[[noreturn]] PM_CXX_HIDDEN void pmi_cxx_throw_bad_alloc(std::size_t size);
 }
+/* The nothrow forms' catch needs the C++ runtime's personality routine and
+ * catch entry points: weak too, so that a C program loads the library
+ * without libstdc++ (in it nothing throws; in a C++ program they resolve to
+ * libstdc++'s, which that program loaded). */
+/* (The compiler emits these references itself, so #pragma weak cannot
+ * reach them; the assembler's directive can.) */
+__asm__(".weak __gxx_personality_v0\n\t.weak __cxa_begin_catch\n\t.weak __cxa_end_catch");
 
 /* ---- The failure path ---------------------------------------------------- */
 /* [new.delete.single]: on failure call the current new-handler and try
  * again; with no handler, throw std::bad_alloc.  align == 0: plain new. */
 __attribute__((noinline, cold)) static void *cxx_new_retry(std::size_t size, std::size_t align) {
   for (;;) {
-    std::new_handler handler = std::get_new_handler();
-    if (handler == nullptr) throw std::bad_alloc();
+    std::new_handler handler = pmi_cxx_new_handler();
+    if (handler == nullptr) pmi_cxx_throw_bad_alloc(size);
     handler();
     void *p = align == 0 ? pmi_malloc(size) : pmi_aligned(align, size);
     if (p != nullptr) return p;

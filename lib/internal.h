@@ -388,6 +388,13 @@ PM_INTERNAL bool pmi_pool_is_valid(const pm_pool_t *pool);
 /* Walks h's list of class cls (pool.c); the number of pools, SIZE_MAX if broken. */
 PM_INTERNAL size_t pmi_pool_list_check(const pm_heap_t *h, unsigned cls);
 
+/* ---- cxx_runtime.c: the C++ runtime, weakly (cxx_new.cc) ---------------- */
+typedef void (*pmi_cxx_handler_fn)(void);
+/* The current new-handler; NULL when there is none or no C++ runtime. */
+PM_INTERNAL pmi_cxx_handler_fn pmi_cxx_new_handler(void);
+/* Throws std::bad_alloc, or aborts with a diagnostic without a C++ runtime. */
+PM_INTERNAL PM_NORETURN void pmi_cxx_throw_bad_alloc(size_t size);
+
 /* ---- heap.c: thread-local heaps ----------------------------------------- */
 PM_INTERNAL extern __thread pm_heap_t *pmi_heap_tls __attribute__((tls_model("initial-exec")));
 PM_INTERNAL extern const pm_heap_t pmi_heap_empty;

@@ -36,8 +36,13 @@ if PM_SANITIZE
 # libc aliases, and no cxx_new.cc).
 lib_libpoolmalloc_la_SOURCES = $(PM_CORE_SOURCES) lib/alloc.c $(PM_GC_SOURCES)
 else
-lib_libpoolmalloc_la_SOURCES = $(PM_CORE_SOURCES) lib/override.c lib/cxx_new.cc $(PM_GC_SOURCES)
+lib_libpoolmalloc_la_SOURCES = $(PM_CORE_SOURCES) lib/override.c lib/cxx_new.cc lib/cxx_runtime.c $(PM_GC_SOURCES)
 endif
+# Linked by the C driver although cxx_new.cc is C++: no libstdc++.so.6 in
+# DT_NEEDED, so a preloaded C program maps no C++ runtime (cxx_runtime.c).
+PM_LIB_LINK = $(LIBTOOL) $(AM_V_lt) --tag=CC $(AM_LIBTOOLFLAGS) $(LIBTOOLFLAGS) --mode=link $(CCLD) \
+	$(PM_LIB_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@
+lib_libpoolmalloc_la_LINK = $(PM_LIB_LINK) $(lib_libpoolmalloc_la_LDFLAGS)
 EXTRA_lib_libpoolmalloc_la_DEPENDENCIES = lib/alloc.c
 lib_libpoolmalloc_la_CFLAGS = $(PM_LIB_CFLAGS)
 lib_libpoolmalloc_la_CXXFLAGS = $(PM_LIB_CXXFLAGS)
@@ -58,4 +63,5 @@ lib_libpoolmalloc_secure_la_CPPFLAGS = $(AM_CPPFLAGS) -DPM_SECURE=1
 lib_libpoolmalloc_secure_la_CFLAGS = $(PM_LIB_CFLAGS)
 lib_libpoolmalloc_secure_la_CXXFLAGS = $(PM_LIB_CXXFLAGS)
 lib_libpoolmalloc_secure_la_LDFLAGS = $(lib_libpoolmalloc_la_LDFLAGS)
+lib_libpoolmalloc_secure_la_LINK = $(PM_LIB_LINK) $(lib_libpoolmalloc_secure_la_LDFLAGS)
 lib_libpoolmalloc_secure_la_LIBADD = $(lib_libpoolmalloc_la_LIBADD)

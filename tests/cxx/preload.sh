@@ -5,12 +5,14 @@
 # configured C++ compiler (g++) as tests/cxx/new_plain, and here with clang++
 # when it is installed (with -fsized-deallocation, which clang before 19
 # leaves off).  The program's own TAP lines are the result, one plan per
-# compiler; a missing clang++ is a SKIP.
+# compiler; a missing clang++ is a SKIP.  Last, a C program under the same
+# preload maps no C++ runtime: the library reaches libstdc++ only through
+# weak references (lib/cxx_runtime.c).
 . "$top_srcdir/tests/tap.sh"
 : "${PM_LIB:?PM_LIB must name the built libpoolmalloc.so}"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pm-cxx.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
-tap_plan 2
+tap_plan 3
 run() { # NAME BINARY: one TAP point for the whole program, its lines as comments
   env LD_PRELOAD="$PM_LIB" "$2" >"$tmp/out" 2>&1
   rc=$?
@@ -29,4 +31,9 @@ if command -v clang++ >/dev/null 2>&1; then
 else
   tap_skip "clang++ program under LD_PRELOAD" "clang++ not installed"
 fi
+env LD_PRELOAD="$PM_LIB" cat /proc/self/maps >"$tmp/maps"
+grep -q 'libpoolmalloc' "$tmp/maps" && ! grep -q 'libstdc++' "$tmp/maps"
+rc=$?
+[ $rc -eq 0 ] || tap_diag <"$tmp/maps"
+tap_result $rc "a C program (cat) under LD_PRELOAD maps the library and no libstdc++"
 tap_done
