@@ -14,9 +14,10 @@
  * C functions under mangled names (as mimalloc's override does): the
  * standard requires a failed new to call the new-handler in a loop and to
  * throw std::bad_alloc when there is none, and a nothrow new to return null
- * even when the handler throws.  Throwing and catching need the C++ runtime;
- * C cannot catch.  The price is that libpoolmalloc.so needs libstdc++.so.6,
- * which a preloaded C program then maps too (docs/design.md, "C++").
+ * even when the handler throws.  Catching needs the C++ compiler; C cannot
+ * catch.  The C++ runtime itself is reached only through weak references
+ * (here and in cxx_runtime.c), so libpoolmalloc.so does not need
+ * libstdc++.so.6 and a preloaded C program maps none (docs/design.md, "C++").
  *
  * Mapping (p from new; size and alignment as the compiler passes them):
  *   new / new[]                     pmi_malloc(size)
