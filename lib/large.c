@@ -323,10 +323,9 @@ void pmi_large_free(pm_large_t *hdr) {
  * mapping of the new size, where they form one mapping that later reallocs
  * can grow and move again (moved straight onto the bigger mapping, they
  * would stay a separate mapping of the kernel's, which mremap cannot grow
- * with its neighbour).  If that second
- * move fails, the pages are copied back into the span, which is still
- * mapped and still the block's: realloc's NULL leaves the old block as it
- * was.  Chunk-map order: the target's leaf exists before the move; the new
+ * with its neighbour).  If that second move fails, the pages are copied
+ * back into the span, which is still mapped and still the block's:
+ * realloc's NULL leaves the old block as it was.  Chunk-map order: the target's leaf exists before the move; the new
  * block is marked before it escapes; the old span's marks go with its
  * purge.  NULL (nothing changed) when the kernel cannot move pages
  * (before Linux 5.7) or the OS refuses. */
