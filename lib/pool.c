@@ -423,6 +423,36 @@ static void pool_retire(pm_heap_t *h, pm_pool_t *pool) {
   if (h->empty_bytes > PM_HEAP_EMPTY_BYTES) pool_empty_prune(h, PM_HEAP_EMPTY_BYTES, 0);
 }
 
+void pmi_pool_release_old_empty(pm_heap_t *h, uint64_t before_ns) {
+  if (h->empty_oldest != NULL) pool_empty_prune(h, PM_HEAP_EMPTY_BYTES, before_ns);
+}
+
+/* ---- Empty -> blank -------------------------------------------------------- */
+/* The empty pool leaves h: proven empty, off h's lists, its guard lifted;
+ * its slots are still held (then pool_blank). */
+static void pool_leave_heap(pm_heap_t *h, pm_pool_t *pool) {
+  pm_assert(pool->nused == 0 && pool->heap == h);
+  pool_check_empty(pool);
+  if (pool->in_empty) pool_empty_unlink(h, pool);
+  if (pool->in_list) pool_unlink(h, pool);
+  h->npools--;
+  pool->free = pool->local_free = NULL;
+  if (pool_guard_slots(pool->cls) && !pmi_os_unguard(pool->start + (pool->nslots - 1) * PM_SLOT_SIZE, PM_SLOT_SIZE))
+    pmi_fatal("cannot lift the guard slot of the pool at %p", (void *)pool->start);
+}
+
+/* used -> blank: no owner, each slot its own head again. */
+static void pool_blank(pm_pool_t *pool) {
+  pm_atomic_store_relaxed(&pool->heap, NULL);
+  for (unsigned i = 1; i < pool->nslots; i++) pool[i].head = &pool[i];
+}
+
+static void pool_release(pm_heap_t *h, pm_pool_t *pool) {
+  pool_leave_heap(h, pool);
+  pool_blank(pool);
+  pmi_arena_pool_free(pool, pool->nslots);
+}
+
 /* A new pool of class cls, made in place from the newest empty pool h keeps
  * that spans as many slots and starts where the class may start: its slots
  * were written already, so a program that moves through many classes (a
@@ -439,40 +469,17 @@ static pm_pool_t *pool_recycle(pm_heap_t *h, unsigned cls) {
     if (pool->nused == 0 && pool->nslots == ci->nslots && slot % ci->align_slots == 0) break;
   }
   if (pool == NULL) return NULL;
-  pm_assert(pool->heap == h && pool->in_empty && pool->cls != cls);   /* a pool of cls would have served */
-  pool_check_empty(pool);               /* proven empty, as before any release */
-  pool_empty_unlink(h, pool);
-  if (pool->in_list) pool_unlink(h, pool);
-  h->npools--;
+  pm_assert(pool->in_empty && pool->cls != cls);   /* a pool of cls would have served */
+  pool_leave_heap(h, pool);             /* proven empty, as before any release */
   /* Under the arena lock: a statistics walk that read heap before it went
    * NULL must not read the new class's fields with the old ones. */
   pmi_arena_lock();
-  pm_atomic_store_relaxed(&pool->heap, NULL);   /* used -> blank, in place */
-  for (unsigned i = 1; i < pool->nslots; i++) pool[i].head = &pool[i];
+  pool_blank(pool);
   bool ok = pool_init(pool, h, cls, false);     /* no guard slot to set: cannot fail */
   pmi_arena_unlock();
   pm_assert(ok);
   (void)ok;
   return pool;
-}
-
-void pmi_pool_release_old_empty(pm_heap_t *h, uint64_t before_ns) {
-  if (h->empty_oldest != NULL) pool_empty_prune(h, PM_HEAP_EMPTY_BYTES, before_ns);
-}
-
-/* ---- Empty -> blank -------------------------------------------------------- */
-static void pool_release(pm_heap_t *h, pm_pool_t *pool) {
-  pm_assert(pool->nused == 0 && pool->heap == h);
-  pool_check_empty(pool);
-  if (pool->in_empty) pool_empty_unlink(h, pool);
-  if (pool->in_list) pool_unlink(h, pool);
-  h->npools--;
-  pool->free = pool->local_free = NULL;
-  if (pool_guard_slots(pool->cls) && !pmi_os_unguard(pool->start + (pool->nslots - 1) * PM_SLOT_SIZE, PM_SLOT_SIZE))
-    pmi_fatal("cannot lift the guard slot of the pool at %p", (void *)pool->start);
-  pm_atomic_store_relaxed(&pool->heap, NULL);   /* used -> blank */
-  for (unsigned i = 1; i < pool->nslots; i++) pool[i].head = &pool[i];
-  pmi_arena_pool_free(pool, pool->nslots);
 }
 
 void pmi_pool_free_event(pm_heap_t *h, pm_pool_t *pool, pm_block_t *first, uint32_t n) {
