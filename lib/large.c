@@ -325,10 +325,10 @@ void pmi_large_free(pm_large_t *hdr) {
  * would stay a separate mapping of the kernel's, which mremap cannot grow
  * with its neighbour).  If that second move fails, the pages are copied
  * back into the span, which is still mapped and still the block's:
- * realloc's NULL leaves the old block as it was.  Chunk-map order: the target's leaf exists before the move; the new
- * block is marked before it escapes; the old span's marks go with its
- * purge.  NULL (nothing changed) when the kernel cannot move pages
- * (before Linux 5.7) or the OS refuses. */
+ * realloc's NULL leaves the old block as it was.  Chunk-map order: the
+ * target's leaf exists before the move; the new block is marked before it
+ * escapes; the old span's marks go with its purge.  NULL (nothing changed)
+ * when the kernel cannot move pages (before Linux 5.7) or the OS refuses. */
 static void *large_region_move_out(pm_large_t *hdr, size_t size) {
   if (!pmi_os_can_move_pages()) return NULL;
   char *base = (char *)hdr, *user = hdr->user;   /* read before the move empties them */

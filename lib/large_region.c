@@ -431,29 +431,23 @@ static lregion_t *lregion_span(uint32_t slot, const char *base, size_t *first, s
   return r;
 }
 
-size_t pmi_large_region_give(uint32_t slot, char *base) {
+/* live -> free: cached as dirty within the bound, or purged at once when
+ * its pages were moved away (nothing left to keep). */
+static size_t lregion_give(uint32_t slot, char *base, bool moved) {
   size_t first, n;
   lregion_t *r = lregion_span(slot, base, &first, &n);
   if (r == NULL) return 0;
   bit_clear(r->start, first);  /* hdr stays: the freed header is still marked */
   lregion_give_range(r, first, first + n);
   lr.nlive--;
-  lregion_enforce_bound(r, first, first + n);
+  if (moved) lregion_purge_run(r, first, first + n);   /* clean, and unmarked */
+  else lregion_enforce_bound(r, first, first + n);
   pm_assert_expensive(pmi_large_region_is_valid());
   return n;
 }
 
-size_t pmi_large_region_give_moved(uint32_t slot, char *base) {
-  size_t first, n;
-  lregion_t *r = lregion_span(slot, base, &first, &n);
-  if (r == NULL) return 0;
-  bit_clear(r->start, first);
-  lregion_give_range(r, first, first + n);
-  lr.nlive--;
-  lregion_purge_run(r, first, first + n);   /* no page left to keep: clean, and unmarked */
-  pm_assert_expensive(pmi_large_region_is_valid());
-  return n;
-}
+size_t pmi_large_region_give(uint32_t slot, char *base) { return lregion_give(slot, base, false); }
+size_t pmi_large_region_give_moved(uint32_t slot, char *base) { return lregion_give(slot, base, true); }
 
 size_t pmi_large_region_resize(uint32_t slot, char *base, size_t nchunks) {
   size_t first, n;
