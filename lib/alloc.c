@@ -78,13 +78,17 @@ static void *alloc_large(size_t size, size_t alignment, bool zero) {
  * call (issue 8 §2).  Housekeeping and the remote drain run when both lists
  * are empty.  While the profiler is on, every fresh list must pass its cut
  * (pool.c), so the miss path stands aside: a load and a branch per list,
- * never per block. */
+ * never per block.  True when pool->free has a block to pop now. */
+PM_INLINE bool alloc_pool_ready(pm_pool_t *pool) {
+  if (pm_likely(pool->free != NULL)) return true;
+  if (pool->local_free == NULL || pmi_prof_on) return false;
+  pmi_pool_take_local(pool);
+  return true;
+}
+
 PM_INLINE void *alloc_from_class(pm_heap_t *h, size_t cls) {
   pm_pool_t *pool = h->pools[cls];
-  if (pm_unlikely(pool->free == NULL)) {
-    if (pool->local_free == NULL || pmi_prof_on) return pmi_heap_malloc_slow(h, (unsigned)cls);
-    pmi_pool_take_local(pool);
-  }
+  if (pm_unlikely(!alloc_pool_ready(pool))) return pmi_heap_malloc_slow(h, (unsigned)cls);
   return pmi_pool_pop(pool);
 }
 
@@ -198,8 +202,8 @@ PM_NOINLINE static void *alloc_calloc_slow(size_t total) {
 
 /* The small fast path pops from the pool it already holds, so it knows
  * whether the block is fresh (only its link to clear: the pop cleared the
- * canary) without finding the pool again (issue 8 §3); it takes local_free
- * inline as malloc's does, so a calloc/free loop never leaves it. */
+ * canary) without finding the pool again (issue 8 §3); its miss path is
+ * malloc's (alloc_pool_ready), so a calloc/free loop never leaves it. */
 void *pmi_calloc(size_t count, size_t size) {
   size_t total;
   if (pm_unlikely(__builtin_mul_overflow(count, size, &total))) {
@@ -209,10 +213,7 @@ void *pmi_calloc(size_t count, size_t size) {
   if (pm_config_secure) return pmi_secure_malloc(total);   /* its blocks come out zeroed */
   if (PM_DEBUG > 0 || total > PM_SMALL_MAX) return alloc_calloc_slow(total);
   pm_pool_t *pool = pmi_heap_tls->pools[pmi_small_class(total)];
-  if (pm_unlikely(pool->free == NULL)) {
-    if (pool->local_free == NULL || pmi_prof_on) return alloc_calloc_slow(total);   /* the profiler's cuts too */
-    pmi_pool_take_local(pool);   /* free_is_zero = 0: the blocks are zeroed below */
-  }
+  if (pm_unlikely(!alloc_pool_ready(pool))) return alloc_calloc_slow(total);   /* the profiler's cuts too */
   bool fresh = pool->free_is_zero;
   pm_block_t *b = pmi_pool_pop(pool);
   if (fresh) b->next = NULL;
