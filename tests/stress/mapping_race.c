@@ -81,23 +81,28 @@ static void lost(const char *what, const void *p, size_t n) {
   _exit(1);
 }
 
+/* One step of the realloc workloads: an n-byte block, a block of `after`
+ * bytes allocated after it (so it often cannot grow in place), the first
+ * grown to m bytes by realloc and its marks checked, both freed. */
+static void grow_past(size_t n, size_t after, size_t m, const char *what) {
+  unsigned char *p = malloc(n), *keep = malloc(after);
+  if (!p || !keep) lost("malloc returned NULL", p, n);
+  uint64_t key = (uintptr_t)p;
+  mark(p, n, key);
+  memset(keep, 2, 64);
+  unsigned char *q = realloc(p, m);
+  if (!q) lost("realloc returned NULL", p, m);
+  if (mark_bad(q, n, n, key)) lost(what, q, n);
+  free(keep);
+  free(q);
+}
+
 /* ---- The program --------------------------------------------------- */
 static void *realloc_worker(void *arg) {
   uint64_t rng = 0x9E3779B97F4A7C15ULL * ((uintptr_t)arg + 1);
   while (!race_over()) {
     size_t n = 150000 + race_rand(&rng) % 500001;
-    unsigned char *p = malloc(n);
-    unsigned char *keep = malloc(200000);
-    if (!p || !keep) lost("malloc returned NULL", p, n);
-    uint64_t key = (uintptr_t)p;
-    mark(p, n, key);
-    memset(keep, 2, 64);
-    size_t m = 1000000 + race_rand(&rng) % 2000001;
-    unsigned char *q = realloc(p, m);
-    if (!q) lost("realloc returned NULL", p, m);
-    if (mark_bad(q, n, n, key)) lost("realloc", q, n);
-    free(keep);
-    free(q);
+    grow_past(n, 200000, 1000000 + race_rand(&rng) % 2000001, "realloc");
   }
   return NULL;
 }
@@ -130,16 +135,7 @@ static void *moveout_worker(void *arg) {
   uint64_t rng = 0xD1B54A32D192ED03ULL * ((uintptr_t)arg + 1);
   while (!race_over()) {
     size_t n = ((size_t)33 << 20) + race_rand(&rng) % ((size_t)7 << 20);
-    unsigned char *p = malloc(n), *blocker = malloc((size_t)1 << 20);
-    if (!p || !blocker) lost("malloc returned NULL", p, n);
-    uint64_t key = (uintptr_t)p;
-    mark(p, n, key);
-    size_t m = ((size_t)64 << 20) + race_rand(&rng) % ((size_t)36 << 20);
-    unsigned char *q = realloc(p, m);
-    if (!q) lost("realloc returned NULL", p, m);
-    if (mark_bad(q, n, n, key)) lost("realloc out of a region", q, n);
-    free(blocker);
-    free(q);
+    grow_past(n, (size_t)1 << 20, ((size_t)64 << 20) + race_rand(&rng) % ((size_t)36 << 20), "realloc out of a region");
   }
   return NULL;
 }
