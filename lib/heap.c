@@ -117,58 +117,96 @@ pm_heap_t *pmi_heap_get(void) {
 
 /* ---- Remote frees ------------------------------------------------------- */
 /* A block freed by a thread that does not own its pool joins that thread's
- * pending chain for the pool; the chain is pushed on the owner heap's
- * remote stack as one message, with one CAS, when the freeing thread frees
- * into another pool, after PM_REMOTE_BATCH blocks, at its housekeeping
- * (every PM_HOUSEKEEP_EVERY malloc slow paths), at its exit and at
- * malloc_trim.  The owner splices each message into its pool's local_free
+ * pending chain for the pool.  When the thread frees into another pool, the
+ * chain is sealed into one message and posted to the thread's outbox, which
+ * collects messages for one owner heap.  The outbox goes to the owner's
+ * remote stack with one CAS when a message for another owner arrives;
+ * chain and outbox together when they hold PM_REMOTE_BATCH blocks, at the
+ * thread's housekeeping (every PM_HOUSEKEEP_EVERY malloc slow paths), at
+ * its exit and at malloc_trim.  Frees that hop from pool to pool (a shared
+ * table of random blocks, larson's handed-over arrays) therefore cost one
+ * CAS per PM_REMOTE_BATCH blocks, not one each (snmalloc batches per owner
+ * the same way).  The owner splices each message into its pool's local_free
  * in O(1), without touching the blocks in between (issue 8 §2; mimalloc's
- * page-level thread-free lists and snmalloc's message queues do the same).
- * A thread that only frees gets a heap on its first remote free, for the
- * exit hook that flushes its chain (if even that fails, it pushes each
- * block at once).
+ * page-level thread-free lists do the same).  A thread that only frees
+ * gets a heap on its first remote free, for the exit hook that flushes its
+ * chain and outbox (if even that fails, it pushes each block at once).
  *
- * A message in flight (word 0 of each block links the chain):
+ * A message (word 0 of its link holder links it to the next message):
  *
- *   one block:    entry = b | 1;  b->next = next entry;  b->canary intact
+ *   one block:    entry = b | 1;  link holder b;  b->canary intact
  *   n >= 2:       entry = head;   head->canary = canary(head) ^ tail;
- *                 tail->next = next entry;  tail->canary = canary(tail) ^ n
+ *                 link holder tail;  tail->canary = canary(tail) ^ n
  *
  * The borrowed words are keyed like the canaries they stand in for, so a
  * block that was freed twice and handed out again meanwhile (its words now
  * the program's data) does not decode into a plausible message: the drain
  * checks them, restores the two canaries and splices.  Remote-freed blocks
  * still count in pool->nused until spliced, so their pool cannot be
- * released while they wait; pops and the release walk catch a double free
- * of a block inside a chain. */
+ * released, nor their heap become UNUSED, while they wait in a chain, an
+ * outbox or a remote stack; pops and the release walk catch a double free
+ * of a block inside a chain.  At most PM_REMOTE_BATCH - 1 blocks wait in one
+ * thread's chain and outbox. */
 typedef struct heap_pending_s {
-  pm_pool_t *pool;              /* the pool of every block on the chain */
+  pm_pool_t *pool;              /* the chain: blocks of this pool        */
   pm_block_t *head, *tail;
   uintptr_t n;
+  pm_heap_t *owner;             /* the outbox: sealed messages for owner */
+  uintptr_t out_first;          /* entry of the newest message           */
+  pm_block_t *out_last;         /* link holder of the oldest message     */
+  uintptr_t out_blocks;
 } heap_pending_t;
 static __thread heap_pending_t heap_pending __attribute__((tls_model("initial-exec")));
 
 #define HEAP_MSG_SINGLE ((uintptr_t)1)
 
-static void heap_push_message(pm_heap_t *owner, uintptr_t entry, pm_block_t *link_holder) {
+/* Pushes the messages first..last (last's link holder ends the run) on
+ * owner's remote stack. */
+static void heap_push_messages(pm_heap_t *owner, uintptr_t first, pm_block_t *last_link_holder) {
   uintptr_t head = pm_atomic_load_relaxed(&owner->remote);
-  do link_holder->next = (pm_block_t *)head;
-  while (!pm_atomic_cas_weak_release(&owner->remote, &head, entry));
+  do last_link_holder->next = (pm_block_t *)head;
+  while (!pm_atomic_cas_weak_release(&owner->remote, &head, first));
+}
+
+static void heap_send_outbox(heap_pending_t *q) {
+  if (q->out_first == 0) return;
+  pm_assert(q->owner != NULL && q->out_last != NULL && q->out_blocks > 0);
+  heap_push_messages(q->owner, q->out_first, q->out_last);
+  q->owner = NULL;
+  q->out_first = 0;
+  q->out_last = NULL;
+  q->out_blocks = 0;
+}
+
+/* Seals the pending chain into a message and posts it to the outbox. */
+static void heap_seal_chain(heap_pending_t *q) {
+  pm_assert(q->head != NULL && q->n > 0);
+  pm_heap_t *owner = q->pool->heap;
+  uintptr_t entry = (uintptr_t)q->head;
+  pm_block_t *link_holder = q->tail;
+  if (q->n == 1) {
+    entry |= HEAP_MSG_SINGLE;
+  } else {
+    q->head->canary ^= (uintptr_t)q->tail;   /* canary(head) ^ tail */
+    q->tail->canary ^= q->n;                 /* canary(tail) ^ n    */
+  }
+  if (q->owner != owner) heap_send_outbox(q);
+  if (q->out_first == 0) {
+    q->owner = owner;
+    q->out_last = link_holder;
+  } else {
+    link_holder->next = (pm_block_t *)q->out_first;
+  }
+  q->out_first = entry;
+  q->out_blocks += q->n;
+  q->head = q->tail = NULL;
+  q->n = 0;
 }
 
 void pmi_heap_flush_remote(void) {
   heap_pending_t *q = &heap_pending;
-  if (q->head == NULL) return;
-  pm_heap_t *owner = q->pool->heap;
-  if (q->n == 1) {
-    heap_push_message(owner, (uintptr_t)q->head | HEAP_MSG_SINGLE, q->head);
-  } else {
-    q->head->canary ^= (uintptr_t)q->tail;   /* canary(head) ^ tail */
-    q->tail->canary ^= q->n;                 /* canary(tail) ^ n    */
-    heap_push_message(owner, (uintptr_t)q->head, q->tail);
-  }
-  q->head = q->tail = NULL;
-  q->n = 0;
+  if (q->head != NULL) heap_seal_chain(q);
+  heap_send_outbox(q);
 }
 
 /* Double frees through the remote path are caught here, at the free: a
@@ -179,18 +217,18 @@ void pmi_heap_remote_free(pm_pool_t *pool, pm_block_t *b) {
   if (pm_unlikely(b->canary == pmi_canary(b))) pmi_fatal("double free of %p", (void *)b);
   b->canary = pmi_canary(b);
   if (pm_unlikely(pmi_heap_tls == &pmi_heap_empty) && pmi_heap_get() == NULL) {
-    heap_push_message(pool->heap, (uintptr_t)b | HEAP_MSG_SINGLE, b);   /* no exit hook: at once */
+    heap_push_messages(pool->heap, (uintptr_t)b | HEAP_MSG_SINGLE, b);   /* no exit hook: at once */
     return;
   }
   heap_pending_t *q = &heap_pending;
   if (q->pool != pool) {
-    pmi_heap_flush_remote();
+    if (q->head != NULL) heap_seal_chain(q);
     q->pool = pool;
   }
   b->next = q->head;
   if (q->head == NULL) q->tail = b;
   q->head = b;
-  if (++q->n >= PM_REMOTE_BATCH) pmi_heap_flush_remote();
+  if (++q->n + q->out_blocks >= PM_REMOTE_BATCH) pmi_heap_flush_remote();
 }
 
 /* A message whose borrowed words do not make sense was written after it
