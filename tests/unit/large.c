@@ -494,6 +494,24 @@ TEST(large_realloc_grows_in_place_inside_the_usable_size) {
   pm_free(p);
 }
 
+/* Inside the block's last extent unit realloc changes nothing (the fast
+ * return in pmi_large_realloc); one unit further down the extent shrinks. */
+TEST(large_realloc_within_the_last_extent_unit_changes_nothing) {
+  char *p = pm_malloc(CHUNKS(2) + 1);
+  require_not_null(p);
+  size_t u = pm_malloc_usable_size(p);
+  pat_fill(p, u, 13);
+  for (size_t s = u - PM_PAGEMAP_EXTENT_UNIT + 1; s <= u; s += 1000) {
+    expect_eq((uintptr_t)pm_realloc(p, s), (uintptr_t)p);
+    expect_eq(pm_malloc_usable_size(p), u);
+  }
+  expect_eq((uintptr_t)pm_realloc(p, u - PM_PAGEMAP_EXTENT_UNIT), (uintptr_t)p);
+  expect_eq(pm_malloc_usable_size(p), u - PM_PAGEMAP_EXTENT_UNIT);
+  expect_eq(pat_bad(p, u - PM_PAGEMAP_EXTENT_UNIT, 13), u - PM_PAGEMAP_EXTENT_UNIT);
+  pm_free(p);
+  expect_true(regions_valid());
+}
+
 TEST(large_to_small_and_back) {
   char *p = pm_malloc((size_t)1 << 20);
   require_not_null(p);
