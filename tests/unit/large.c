@@ -500,7 +500,9 @@ TEST(large_realloc_within_the_last_extent_unit_changes_nothing) {
   char *p = pm_malloc(CHUNKS(2) + 1);
   require_not_null(p);
   size_t u = pm_malloc_usable_size(p);
-  pat_fill(p, u, 13);
+  char *q = pm_realloc(p, u);   /* all of it, as far as the compiler's object-size checks know */
+  require_eq((uintptr_t)q, (uintptr_t)p);
+  pat_fill(q, u, 13);
   for (size_t s = u - PM_PAGEMAP_EXTENT_UNIT + 1; s <= u; s += 1000) {
     expect_eq((uintptr_t)pm_realloc(p, s), (uintptr_t)p);
     expect_eq(pm_malloc_usable_size(p), u);
