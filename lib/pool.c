@@ -458,11 +458,15 @@ static void pool_release(pm_heap_t *h, pm_pool_t *pool) {
  * were written already, so a program that moves through many classes (a
  * string grown by realloc) keeps reusing the same resident memory instead
  * of carving fresh slots while up to PM_HEAP_EMPTY_BYTES of emptied pools
- * of other classes wait for decay.  NULL if none fits (and always in the
- * secure library, whose pools carry guard slots and keys). */
+ * of other classes wait for decay.  Only pools of several slots: a one-slot
+ * pool saves one slot, and the class it is taken from usually wants it
+ * back at once, so small classes passed their pools round (sqlite3: 60 000
+ * remakes, 5 % of its instructions, for no change in peak RSS).  NULL if
+ * none fits (and always in the secure library, whose pools carry guard
+ * slots and keys). */
 static pm_pool_t *pool_recycle(pm_heap_t *h, unsigned cls) {
-  if (pm_config_secure) return NULL;
   const pm_class_info_t *ci = &pmi_class_info[cls];
+  if (pm_config_secure || ci->nslots == 1) return NULL;
   pm_pool_t *pool = h->empty_newest;
   for (; pool != NULL; pool = pool->empty_prev) {
     unsigned slot = (unsigned)(pool - pmi_arena_of(pool)->pools);

@@ -165,6 +165,38 @@ TEST(a_kept_empty_pool_is_remade_for_another_class_in_place) {
   expect_eq(pm_malloc_trim(0), 1);
 }
 
+/* One-slot pools are not remade: two small classes whose blocks come and go
+ * in turns (sqlite3) passed one pool back and forth, a list walk and a
+ * carve per turn. */
+TEST(a_kept_empty_one_slot_pool_stays_with_its_class) {
+  no_decay();
+  pm_malloc_trim(0);
+  unsigned a = PM_NCLASSES, b = PM_NCLASSES;
+  for (unsigned c = PM_NCLASSES - 1; c > 0 && b == PM_NCLASSES; c--)
+    for (unsigned d = c - 1; d > 0; d--)
+      if (pmi_class_info[c].nslots == 1 && pmi_class_info[d].nslots == 1) {
+        a = c, b = d;
+        break;
+      }
+  require_lt(b, PM_NCLASSES);
+  tap_note("classes %u (%u B) and %u (%u B)", a, pmi_class_info[a].block_size, b, pmi_class_info[b].block_size);
+  char *p = pm_malloc(pmi_class_size(a));
+  require_not_null(p);
+  pm_pool_t *pa = pmi_arena_pool_of(p);
+  pm_free(p);                                  /* empty, kept by the heap */
+  expect_true(pa->in_empty);
+  char *q = pm_malloc(pmi_class_size(b));
+  require_not_null(q);
+  expect_ne((uintptr_t)pmi_arena_pool_of(q), (uintptr_t)pa);
+  expect_eq(pa->cls, a);                       /* still class a's, still kept */
+  expect_true(pa->in_empty && pa->nused == 0);
+  char *r = pm_malloc(pmi_class_size(a));
+  expect_eq((uintptr_t)pmi_arena_pool_of(r), (uintptr_t)pa);
+  pm_free(r);
+  pm_free(q);
+  expect_eq(pm_malloc_trim(0), 1);
+}
+
 /* ---- A heap keeps a bounded amount of empty pools ------------------------- */
 /* Frees twice the budget's worth of 16 KiB pools: the heap keeps at most
  * PM_HEAP_EMPTY_BYTES of them and gives the rest back to the arena at once. */
