@@ -28,9 +28,9 @@
  * Heaps are never unmapped, so pool->heap is always safe to dereference.
  *
  * Remote frees: a block freed by a thread that does not own its pool is
- * pushed on the owner heap's `remote` stack, in chains of up to
- * PM_REMOTE_BATCH blocks per CAS (heap_pending_t); the owner takes the whole
- * stack with one exchange on its next slow path.  No pop-one, so
+ * pushed on one of the owner heap's `remote` stacks (its lanes), in chains
+ * of up to PM_REMOTE_BATCH blocks per CAS (heap_pending_t); the owner takes
+ * each whole stack with one exchange on its next slow path.  No pop-one, so
  * no ABA.  A block's pool cannot be released while the block is on a remote
  * stack, because remote-freed blocks still count in pool->nused.
  *
@@ -64,7 +64,7 @@ static struct {
 static pm_heap_t *heap_carve_locked(void) {
   pm_heap_t *h = pmi_os_meta_carve(&heaps.meta, sizeof(pm_heap_t), "poolmalloc heaps");
   if (h == NULL) return NULL;
-  pm_assert(h->state == 0 && h->npools == 0 && h->remote == 0);   /* fresh metadata: zero */
+  pm_assert(h->state == 0 && h->npools == 0 && !pmi_heap_has_remote(h));   /* fresh metadata: zero */
   for (unsigned c = 0; c < PM_NCLASSES; c++) h->pools[c] = (pm_pool_t *)&pmi_pool_empty;
   if (pm_config_secure) h->rng = pmi_prim_random() | 1;
   h->all_next = heaps.all;
@@ -132,6 +132,12 @@ pm_heap_t *pmi_heap_get(void) {
  * gets a heap on its first remote free, for the exit hook that flushes its
  * chain and outbox (if even that fails, it pushes each block at once).
  *
+ * Lanes.  A heap has PM_REMOTE_LANES remote stacks, and an outbox deals its
+ * messages to them in turn.  Reading a message is a cache miss (another
+ * core wrote it), and the next message's address is inside it, so a drain
+ * of one stack waits for one miss after another; the drain walks the lanes
+ * side by side, and their misses overlap.
+ *
  * A message (word 0 of its link holder links it to the next message):
  *
  *   one block:    entry = b | 1;  link holder b;  b->canary intact
@@ -152,29 +158,35 @@ typedef struct heap_pending_s {
   pm_block_t *head, *tail;
   uintptr_t n;
   pm_heap_t *owner;             /* the outbox: sealed messages for owner */
-  uintptr_t out_first;          /* entry of the newest message           */
-  pm_block_t *out_last;         /* link holder of the oldest message     */
-  uintptr_t out_blocks;
+  uintptr_t out_blocks;         /* (0: the outbox is empty)              */
+  unsigned lane;                /* the lane the next message joins       */
+  uintptr_t out_first[PM_REMOTE_LANES];   /* entry of a lane's newest message */
+  pm_block_t *out_last[PM_REMOTE_LANES];  /* link holder of its oldest        */
 } heap_pending_t;
 static __thread heap_pending_t heap_pending __attribute__((tls_model("initial-exec")));
 
 #define HEAP_MSG_SINGLE ((uintptr_t)1)
 
 /* Pushes the messages first..last (last's link holder ends the run) on
- * owner's remote stack. */
-static void heap_push_messages(pm_heap_t *owner, uintptr_t first, pm_block_t *last_link_holder) {
-  uintptr_t head = pm_atomic_load_relaxed(&owner->remote);
+ * owner's remote stack of that lane. */
+static void heap_push_messages(pm_heap_t *owner, unsigned lane, uintptr_t first, pm_block_t *last_link_holder) {
+  pm_assert(lane < PM_REMOTE_LANES);
+  uintptr_t head = pm_atomic_load_relaxed(&owner->remote[lane]);
   do last_link_holder->next = (pm_block_t *)head;
-  while (!pm_atomic_cas_weak_release(&owner->remote, &head, first));
+  while (!pm_atomic_cas_weak_release(&owner->remote[lane], &head, first));
 }
 
 static void heap_send_outbox(heap_pending_t *q) {
-  if (q->out_first == 0) return;
-  pm_assert(q->owner != NULL && q->out_last != NULL && q->out_blocks > 0);
-  heap_push_messages(q->owner, q->out_first, q->out_last);
+  if (q->out_blocks == 0) return;
+  pm_assert(q->owner != NULL);
+  for (unsigned lane = 0; lane < PM_REMOTE_LANES; lane++) {
+    if (q->out_first[lane] == 0) continue;
+    pm_assert(q->out_last[lane] != NULL);
+    heap_push_messages(q->owner, lane, q->out_first[lane], q->out_last[lane]);
+    q->out_first[lane] = 0;
+    q->out_last[lane] = NULL;
+  }
   q->owner = NULL;
-  q->out_first = 0;
-  q->out_last = NULL;
   q->out_blocks = 0;
 }
 
@@ -191,13 +203,12 @@ static void heap_seal_chain(heap_pending_t *q) {
     q->tail->canary ^= q->n;                 /* canary(tail) ^ n    */
   }
   if (q->owner != owner) heap_send_outbox(q);
-  if (q->out_first == 0) {
-    q->owner = owner;
-    q->out_last = link_holder;
-  } else {
-    link_holder->next = (pm_block_t *)q->out_first;
-  }
-  q->out_first = entry;
+  q->owner = owner;
+  unsigned lane = q->lane;
+  q->lane = (lane + 1) % PM_REMOTE_LANES;
+  if (q->out_first[lane] == 0) q->out_last[lane] = link_holder;
+  else link_holder->next = (pm_block_t *)q->out_first[lane];
+  q->out_first[lane] = entry;
   q->out_blocks += q->n;
   q->head = q->tail = NULL;
   q->n = 0;
@@ -217,7 +228,7 @@ void pmi_heap_remote_free(pm_pool_t *pool, pm_block_t *b) {
   if (pm_unlikely(b->canary == pmi_canary(b))) pmi_fatal("double free of %p", (void *)b);
   b->canary = pmi_canary(b);
   if (pm_unlikely(pmi_heap_tls == &pmi_heap_empty) && pmi_heap_get() == NULL) {
-    heap_push_messages(pool->heap, (uintptr_t)b | HEAP_MSG_SINGLE, b);   /* no exit hook: at once */
+    heap_push_messages(pool->heap, 0, (uintptr_t)b | HEAP_MSG_SINGLE, b);   /* no exit hook: at once */
     return;
   }
   heap_pending_t *q = &heap_pending;
@@ -239,31 +250,46 @@ PM_NOINLINE PM_COLD PM_NORETURN static void heap_bad_message(const void *head) {
 
 /* Every word a message borrowed is checked before it is followed, so a
  * chain broken by a write after free or a double free ends in a diagnostic,
- * not in a wild read. */
+ * not in a wild read.  Splices the message at entry; returns the next. */
+PM_INLINE uintptr_t heap_take_message(pm_heap_t *h, uintptr_t entry) {
+  pm_block_t *head = (pm_block_t *)(entry & ~HEAP_MSG_SINGLE), *tail = head;
+  if (pm_unlikely(pmi_pagemap_entry(head) != PM_CHUNK_ARENA)) heap_bad_message(head);
+  pm_pool_t *pool = pmi_arena_pool_of(head);
+  if (pm_unlikely(pool->heap != h || !pmi_pool_is_block(pool, head))) heap_bad_message(head);
+  uintptr_t n = 1, head_canary = pmi_canary(head);
+  if (entry & HEAP_MSG_SINGLE) {
+    /* Handed out again while its remote free was in flight: freed twice. */
+    if (pm_unlikely(head->canary != head_canary)) pmi_fatal("double free of %p", (void *)head);
+    entry = (uintptr_t)head->next;
+  } else {
+    tail = (pm_block_t *)(head->canary ^ head_canary);
+    if (pm_unlikely((uint64_t)((char *)tail - pool->start) >= pool->carved || !pmi_pool_is_block(pool, tail)))
+      heap_bad_message(head);
+    uintptr_t tail_canary = pmi_canary(tail);
+    n = tail->canary ^ tail_canary;
+    if (pm_unlikely(n < 2 || n > pool->nused)) heap_bad_message(head);
+    entry = (uintptr_t)tail->next;
+    head->canary = head_canary;
+    tail->canary = tail_canary;
+  }
+  pmi_pool_splice_local(h, pool, head, tail, (uint32_t)n);
+  return entry;
+}
+
+/* The lanes side by side, one message of each in turn, so that the cache
+ * misses of reading them overlap (see "Lanes" above). */
 void pmi_heap_drain_remote(pm_heap_t *h) {
-  uintptr_t entry = pm_atomic_exchange_acquire(&h->remote, 0);
-  while (entry != 0) {
-    pm_block_t *head = (pm_block_t *)(entry & ~HEAP_MSG_SINGLE), *tail = head;
-    if (pm_unlikely(pmi_pagemap_entry(head) != PM_CHUNK_ARENA)) heap_bad_message(head);
-    pm_pool_t *pool = pmi_arena_pool_of(head);
-    if (pm_unlikely(pool->heap != h || !pmi_pool_is_block(pool, head))) heap_bad_message(head);
-    uintptr_t n = 1, head_canary = pmi_canary(head);
-    if (entry & HEAP_MSG_SINGLE) {
-      /* Handed out again while its remote free was in flight: freed twice. */
-      if (pm_unlikely(head->canary != head_canary)) pmi_fatal("double free of %p", (void *)head);
-      entry = (uintptr_t)head->next;
-    } else {
-      tail = (pm_block_t *)(head->canary ^ head_canary);
-      if (pm_unlikely((uint64_t)((char *)tail - pool->start) >= pool->carved || !pmi_pool_is_block(pool, tail)))
-        heap_bad_message(head);
-      uintptr_t tail_canary = pmi_canary(tail);
-      n = tail->canary ^ tail_canary;
-      if (pm_unlikely(n < 2 || n > pool->nused)) heap_bad_message(head);
-      entry = (uintptr_t)tail->next;
-      head->canary = head_canary;
-      tail->canary = tail_canary;
+  uintptr_t e[PM_REMOTE_LANES], any = 0;
+  for (unsigned lane = 0; lane < PM_REMOTE_LANES; lane++) {
+    e[lane] = pm_atomic_load_relaxed(&h->remote[lane]) != 0 ? pm_atomic_exchange_acquire(&h->remote[lane], 0) : 0;
+    any |= e[lane];
+  }
+  while (any != 0) {
+    any = 0;
+    for (unsigned lane = 0; lane < PM_REMOTE_LANES; lane++) {
+      if (e[lane] != 0) e[lane] = heap_take_message(h, e[lane]);
+      any |= e[lane];
     }
-    pmi_pool_splice_local(h, pool, head, tail, (uint32_t)n);
   }
 }
 
@@ -356,7 +382,7 @@ void *pmi_heap_malloc_slow(pm_heap_t *h, unsigned cls) {
     return NULL;
   }
   if (pm_unlikely(++h->tick % PM_HOUSEKEEP_EVERY == 0)) pmi_heap_housekeep(h);
-  if (pm_atomic_load_relaxed(&h->remote) != 0) pmi_heap_drain_remote(h);
+  if (pmi_heap_has_remote(h)) pmi_heap_drain_remote(h);
   if (pm_likely((p = pmi_pool_malloc_refill(h, cls)) != NULL)) return p;
   if (pmi_heap_reclaim() && (p = pmi_pool_malloc_refill(h, cls)) != NULL) return p;   /* issue 7 §5 */
   errno = ENOMEM;

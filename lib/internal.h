@@ -414,8 +414,14 @@ PM_INTERNAL bool pmi_heap_reclaim(void);
 PM_INTERNAL void pmi_heap_remote_free(pm_pool_t *pool, pm_block_t *b);
 /* Pushes this thread's batch of remote frees now. */
 PM_INTERNAL void pmi_heap_flush_remote(void);
-/* Turns the remote-free stack into local frees. */
+/* Turns the remote-free stacks into local frees. */
 PM_INTERNAL void pmi_heap_drain_remote(pm_heap_t *h);
+/* Whether another thread has posted frees to h that it has not drained. */
+PM_INLINE bool pmi_heap_has_remote(const pm_heap_t *h) {
+  uintptr_t any = 0;
+  for (unsigned lane = 0; lane < PM_REMOTE_LANES; lane++) any |= pm_atomic_load_relaxed(&h->remote[lane]);
+  return any != 0;
+}
 /* Every PM_HOUSEKEEP_EVERY slow-path calls: push this thread's batch of
  * remote frees, decay, collect an abandoned heap. */
 PM_INTERNAL void pmi_heap_housekeep(pm_heap_t *h);

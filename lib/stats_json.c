@@ -198,7 +198,7 @@ static void json_heaps(json_t *j, heap_rows_t *r) {
   json_open(j, "heaps", '[');
   for (size_t i = 0; i < r->n; i++) {
     const pm_heap_t *h = r->rows[i].h;
-    bool remote = pm_atomic_load_relaxed(&h->remote) != 0;
+    bool remote = pmi_heap_has_remote(h);
     pending += remote;
     static const char *const states[] = {"?", "active", "abandoned", "unused", "orphaned"};
     json_open(j, NULL, '{');

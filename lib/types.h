@@ -100,6 +100,7 @@
 #define PM_LARGE_REGION_MAX 1024  /* large regions at once                   */
 #define PM_LARGE_TCACHE_SLOTS 4   /* one-chunk large blocks per thread cache */
 #define PM_REMOTE_BATCH 32        /* remote frees pushed per CAS          */
+#define PM_REMOTE_LANES 4         /* remote stacks per heap (heap.c)      */
 #define PM_HEAP_EMPTY_BYTES ((size_t)2 << 20)   /* empty pools a heap keeps */
 
 /* ---- The secure library (PM_SECURE; docs/security.md) ------------------ */
@@ -266,7 +267,7 @@ typedef enum { PM_HEAP_ACTIVE = 1, PM_HEAP_ABANDONED = 2, PM_HEAP_UNUSED = 3, PM
  * the heap registry's lock (heap.c). */
 typedef struct pm_heap_s {
   pm_pool_t *pools[PM_NCLASSES];        /* class list heads (fast path)      */
-  uintptr_t remote;                     /* messages of blocks freed by other */
+  uintptr_t remote[PM_REMOTE_LANES];    /* messages of blocks freed by other */
                                         /* threads (heap.c): CAS push        */
                                         /* (release), exchange pop (acquire) */
   uint32_t tick;                        /* slow-path calls, for housekeeping */

@@ -13,6 +13,8 @@
  *   pair2048      malloc(2048) + free (a medium class), another one live
  *   calloc64      calloc(1, 64) + free
  *   realloc       malloc(32), realloc to 200 (moves to another class), free
+ *   regrow        realloc of one block within its class (97..112 bytes: in
+ *                 place), as a text builder growing a string does
  *   batch2048     1000 x malloc(2048), then 1000 x free (per block)
  *   remote64      a block malloc'ed by this thread, freed by another
  *                 (the freeing thread's cost: the remote free)
@@ -61,6 +63,15 @@ static void ops_realloc(long n) {
     free(p);
   }
   CALLGRIND_TOGGLE_COLLECT;
+}
+
+static void ops_regrow(long n) {
+  void *p = malloc(97);
+  CALLGRIND_TOGGLE_COLLECT;
+  for (long i = 0; i < n; i++) p = realloc(p, 97 + (size_t)(i & 15));
+  CALLGRIND_TOGGLE_COLLECT;
+  sink = p;
+  free(p);
 }
 
 static void ops_batch(long n) {
@@ -125,6 +136,7 @@ int main(int argc, char **argv) {
   else if (!strcmp(op, "pair2048")) ops_pair(n, 2048);
   else if (!strcmp(op, "calloc64")) ops_calloc(n);
   else if (!strcmp(op, "realloc")) ops_realloc(n);
+  else if (!strcmp(op, "regrow")) ops_regrow(n);
   else if (!strcmp(op, "batch2048")) ops_batch(n);
   else if (!strcmp(op, "remote64")) ops_cross(n, 1);
   else if (!strcmp(op, "owner64")) ops_cross(n, 0);

@@ -12,6 +12,8 @@
  *     made shared-table programs slow);
  *   - a message for another owner sends the outbox first;
  *   - a thread's exit sends what is left;
+ *   - an outbox deals its messages to the owner's lanes in turn, and the
+ *     drain takes every lane whole, whichever is longer;
  *   - after the owner drains, every block is on its pool's local list and
  *     nused counts it free (nothing lost, nothing counted twice).
  */
@@ -36,7 +38,22 @@ static void blocks_in_distinct_pools(void **out, size_t n) {
   require_eq(got, n);
 }
 
-static uintptr_t remote_of(pm_heap_t *h) { return pm_atomic_load_acquire(&h->remote); }
+/* Nonzero while any lane of h holds a message. */
+static uintptr_t remote_of(pm_heap_t *h) {
+  uintptr_t any = 0;
+  for (unsigned lane = 0; lane < PM_REMOTE_LANES; lane++) any |= pm_atomic_load_acquire(&h->remote[lane]);
+  return any;
+}
+
+/* The messages waiting in one lane of h; each must hold one block. */
+static size_t lane_messages(pm_heap_t *h, unsigned lane) {
+  size_t messages = 0;
+  for (uintptr_t e = pm_atomic_load_acquire(&h->remote[lane]); e != 0; messages++) {
+    expect_true(e & 1);
+    e = (uintptr_t)((pm_block_t *)(e & ~(uintptr_t)1))->next;
+  }
+  return messages;
+}
 
 /* ---- A helper thread that frees on request ------------------------------- */
 static struct {
@@ -51,6 +68,7 @@ static void *helper_main(void *arg) {
     sem_wait(&helper.go);
     if (helper.quit) return NULL;
     for (size_t i = 0; i < helper.n; i++) pmi_free(helper.blocks[i]);
+    if (helper.n == 0) pmi_heap_flush_remote();
     sem_post(&helper.done);
   }
 }
@@ -61,6 +79,9 @@ static void helper_free(void **blocks, size_t n) {
   sem_post(&helper.go);
   sem_wait(&helper.done);
 }
+
+/* The helper sends its chain and outbox now (as malloc_trim does). */
+static void helper_flush(void) { helper_free(NULL, 0); }
 
 static pthread_t helper_start(void) {
   pthread_t t;
@@ -100,13 +121,8 @@ TEST(frees_across_pools_reach_the_owner_in_one_batch) {
   expect_eq(remote_of(h), 0);   /* all waiting in the helper's outbox */
   helper_free(blocks + NPOOLS - 1, 1);
   expect_ne(remote_of(h), 0);   /* the batch is full: pushed */
-  size_t messages = 0;
-  for (uintptr_t e = remote_of(h); e != 0; messages++) {
-    pm_block_t *b = (pm_block_t *)(e & ~(uintptr_t)1);
-    expect_true(e & 1);   /* one block per pool: single-block messages */
-    e = (uintptr_t)b->next;
-  }
-  expect_eq(messages, NPOOLS);
+  /* One block per pool: single-block messages, dealt to the lanes in turn. */
+  for (unsigned lane = 0; lane < PM_REMOTE_LANES; lane++) expect_eq(lane_messages(h, lane), NPOOLS / PM_REMOTE_LANES);
   pmi_heap_drain_remote(h);
   expect_eq(remote_of(h), 0);
   expect_drained_free(blocks, NPOOLS, nused);
@@ -155,4 +171,28 @@ TEST(a_message_for_another_owner_sends_the_outbox_and_exit_sends_the_rest) {
   expect_drained_free(mine, 3, nused);
   sem_post(&other_go);
   pthread_join(o, NULL);
+}
+
+/* PM_REMOTE_LANES + 1 messages dealt to the lanes in turn leave one lane a
+ * message longer than the rest: lane 0 first (the helper starts there),
+ * then, the helper's turn having moved on by one, lane 1, and so on.  The
+ * drain must take the longer lane's last message too, whichever it is. */
+TEST(lanes_of_unequal_length_are_drained_whole) {
+  enum { N = PM_REMOTE_LANES + 1 };
+  pm_heap_t *h = pmi_heap_tls;
+  pthread_t t = helper_start();
+  for (unsigned longer = 0; longer < PM_REMOTE_LANES; longer++) {
+    void *mine[N];
+    uint32_t nused[N];
+    blocks_in_distinct_pools(mine, N);
+    for (int i = 0; i < N; i++) nused[i] = pmi_arena_pool_of(mine[i])->nused;
+    pmi_heap_drain_remote(h);
+    helper_free(mine, N);
+    helper_flush();
+    for (unsigned lane = 0; lane < PM_REMOTE_LANES; lane++) expect_eq(lane_messages(h, lane), lane == longer ? 2 : 1);
+    pmi_heap_drain_remote(h);
+    expect_eq(remote_of(h), 0);
+    expect_drained_free(mine, N, nused);
+  }
+  helper_stop(t);
 }
