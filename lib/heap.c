@@ -316,8 +316,8 @@ static void heap_quarantine_release(pm_heap_t *h, void *p, uint32_t size) {
     pm_block_t *b = p;
     if (pm_unlikely(b->next != NULL || b->canary != 0))
       pmi_fatal("write after free of %p: it was written while in quarantine", p);
-    if (pool->heap == h) pmi_pool_push_local(h, pool, b);
-    else pmi_heap_remote_free(pool, b);
+    if (h != NULL && pool->heap == h) pmi_pool_push_local(h, pool, b);
+    else pmi_heap_remote_free(pool, b);   /* (h == NULL: the thread has no heap) */
     return;
   }
   pm_large_t *hdr = pmi_large_header(p, pmi_pagemap_kind(p));

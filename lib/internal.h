@@ -362,12 +362,27 @@ PM_INLINE void pmi_pool_take_local(pm_pool_t *pool) {
   pool->local_free = NULL;
   pool->free_is_zero = 0;
 }
+/* When a pool last became empty, in units of 2^PM_POOL_STAMP_SHIFT ns
+ * (pool.c, "Decay"). */
+#define PM_POOL_STAMP_SHIFT 20
+PM_INLINE uint32_t pmi_pool_stamp(uint64_t ns) { return (uint32_t)(ns >> PM_POOL_STAMP_SHIFT); }
+/* A free that empties a pool already kept on h's empty list (a malloc/free
+ * loop on one block) only moves its stamp; true when that was all. */
+PM_INLINE bool pmi_pool_restamp_kept(pm_heap_t *h, pm_pool_t *pool) {
+  if (pm_atomic_load_relaxed(&pool->free_events) != 0 || !pool->in_empty) return false;   /* (a load of its own: */
+                                                                                     /* not hoisted into free's path) */
+  pool->emptied = pmi_pool_stamp(h->now_ns);
+  return true;
+}
 /* The one local push (free's fast path, the remote drain, the slow free):
- * by the owner, or by whoever holds an abandoned heap off its list. */
+ * by the owner, or by whoever holds an abandoned heap off its list.  The
+ * restamp is inline: without the call, a malloc/free loop on a class with
+ * no other live block costs 8 instructions less per free. */
 PM_INLINE void pmi_pool_push_local(pm_heap_t *h, pm_pool_t *pool, pm_block_t *b) {
   pmi_pool_link(pool, b, pool->local_free);
   pool->local_free = b;
-  if (pm_unlikely(--pool->nused == 0 || pool->free_events)) pmi_pool_free_event(h, pool, b, 1);
+  if (pm_unlikely(--pool->nused == 0 || pool->free_events) && !pmi_pool_restamp_kept(h, pool))
+    pmi_pool_free_event(h, pool, b, 1);
 }
 /* Splices a chain head..tail of n blocks of pool (freed by other threads,
  * linked through word 0, canaries in place) into local_free (heap.c's drain). */

@@ -376,12 +376,10 @@ static void pool_empty_unlink(pm_heap_t *h, pm_pool_t *pool) {
  * from the clock's present, modulo 2^32: right for any pool emptied less
  * than 52 days ago (housekeeping gives pools back after the decay delay,
  * seconds).  A time after the clock's present is later than every pool. */
-#define POOL_EMPTIED_SHIFT 20
-static uint32_t pool_stamp(uint64_t ns) { return (uint32_t)(ns >> POOL_EMPTIED_SHIFT); }
 static bool pool_emptied_before(const pm_heap_t *h, const pm_pool_t *pool, uint64_t ns) {
   if (ns > h->now_ns) return true;
-  uint32_t age = pool_stamp(h->now_ns) - pool->emptied;
-  return age > (h->now_ns - ns) >> POOL_EMPTIED_SHIFT;
+  uint32_t age = pmi_pool_stamp(h->now_ns) - pool->emptied;
+  return age > (h->now_ns - ns) >> PM_POOL_STAMP_SHIFT;
 }
 
 static void pool_empty_append(pm_heap_t *h, pm_pool_t *pool) {
@@ -392,7 +390,7 @@ static void pool_empty_append(pm_heap_t *h, pm_pool_t *pool) {
   else h->empty_oldest = pool;
   h->empty_newest = pool;
   pool->in_empty = 1;
-  pool->emptied = pool_stamp(h->now_ns);
+  pool->emptied = pmi_pool_stamp(h->now_ns);
   h->empty_bytes += pool_bytes(pool);
 }
 
@@ -416,7 +414,7 @@ static void pool_empty_prune(pm_heap_t *h, size_t keep, uint64_t before_ns) {
  * time refreshed; the list's order is that of first emptying. */
 static void pool_retire(pm_heap_t *h, pm_pool_t *pool) {
   if (pm_likely(pool->in_empty)) {
-    pool->emptied = pool_stamp(h->now_ns);
+    pool->emptied = pmi_pool_stamp(h->now_ns);
     return;
   }
   pool_empty_append(h, pool);
@@ -487,10 +485,7 @@ static pm_pool_t *pool_recycle(pm_heap_t *h, unsigned cls) {
 }
 
 void pmi_pool_free_event(pm_heap_t *h, pm_pool_t *pool, pm_block_t *first, uint32_t n) {
-  if (pm_likely(pool->free_events == 0 && pool->in_empty)) {   /* emptied again: a malloc/free loop */
-    pool->emptied = pool_stamp(h->now_ns);
-    return;
-  }
+  if (pm_likely(pmi_pool_restamp_kept(h, pool))) return;   /* emptied again (a remote splice) */
   if (pm_unlikely(pool->sampled))          /* the blocks just pushed may be profiled */
     for (pm_block_t *b = first; n-- > 0 && pool->sampled; b = pmi_pool_next(pool, b)) pmi_prof_free_event(pool, b);
   if (pool->full) {                      /* full -> used */

@@ -190,7 +190,7 @@ typedef struct pm_pool_s {
   uint64_t key;                 /* secure: free-list links are xor'ed with */
                                 /* it (random per pool life, pool.c)      */
   uint32_t emptied;             /* when it last became empty, in units of */
-                                /* 2^20 ns (POOL_EMPTIED_SHIFT; wraps)    */
+                                /* 2^20 ns (PM_POOL_STAMP_SHIFT; wraps)   */
   float prof_left;              /* bytes to the pool's next sample (0: draw) */
   uint16_t capacity;            /* blocks in the pool                     */
   uint16_t prof_nstash;         /* blocks on prof_stash                   */

@@ -197,6 +197,28 @@ TEST(a_kept_empty_one_slot_pool_stays_with_its_class) {
   expect_eq(pm_malloc_trim(0), 1);
 }
 
+/* A kept empty pool that empties again (a malloc/free loop on one block,
+ * which the local push handles inline) gets a fresh stamp: decay measures
+ * from its last use, not from when the heap first kept it. */
+TEST(a_kept_pool_emptied_again_is_stamped_anew) {
+  no_decay();
+  pm_malloc_trim(0);
+  pm_heap_t *h = pmi_heap_tls;
+  char *p = pm_malloc(3000);
+  require_not_null(p);
+  pm_pool_t *pool = pmi_arena_pool_of(p);
+  pm_free(p);                                  /* empty, kept by the heap */
+  require_true(pool->in_empty && pool->nused == 0);
+  uint32_t kept_at = pool->emptied;
+  h->now_ns += (uint64_t)10 << PM_POOL_STAMP_SHIFT;   /* the clock moves on */
+  char *q = pm_malloc(3000);
+  expect_eq((uintptr_t)pmi_arena_pool_of(q), (uintptr_t)pool);
+  pm_free(q);                                  /* emptied again */
+  expect_true(pool->in_empty);
+  expect_eq(pool->emptied, kept_at + 10);
+  expect_eq(pm_malloc_trim(0), 1);
+}
+
 /* ---- A heap keeps a bounded amount of empty pools ------------------------- */
 /* Frees twice the budget's worth of 16 KiB pools: the heap keeps at most
  * PM_HEAP_EMPTY_BYTES of them and gives the rest back to the arena at once. */
