@@ -153,25 +153,31 @@ typedef struct pm_block_s {
 struct pm_heap_s;
 
 /* ---- Pools ------------------------------------------------------------- */
-/* One descriptor per arena slot, in the arena header.  The fields the fast
- * paths touch come first and share one cache line.
+/* One descriptor per arena slot, in the arena header: two cache lines,
+ * split by who writes them.  The first is the owner's working line: the
+ * list heads and counts that every malloc and free of the pool writes, and
+ * the slow path's list links.  The second is read-mostly: what a thread
+ * needs to check and route a free (heap, start, recip, carved, head),
+ * written when the pool is set up, carved or profiled.  So a thread freeing
+ * another heap's block reads a line its owner does not keep writing, and
+ * the line stays shared between their caches instead of moving on every
+ * free (false sharing: mstress's shared table, xmalloc's consumers).
  * Threads: the owner heap's thread reads and writes every field; another
  * thread freeing a block of the pool reads heap, start, recip, carved and
  * block_size (set before the pool's first block escapes; carved only grows
  * while the pool is owned, and is read and written with relaxed atomics). */
 typedef struct pm_pool_s {
+  /* ---- the owner's working line ---- */
   pm_block_t *free;             /* malloc pops here (owner only)          */
   pm_block_t *local_free;       /* free pushes here (owner only)          */
-  struct pm_heap_s *heap;       /* owner; NULL while free in the arena    */
-  char *start;                  /* first block                            */
-  uint64_t recip;               /* ceil(2^64 / block_size)                */
-  struct pm_pool_s *head;       /* the descriptor of the pool this slot   */
-                                /* belongs to (itself in a head); a slot  */
-                                /* past a pool's end may point to a stale */
-                                /* or another pool: is_block rejects it   */
+  struct pm_pool_s *next;       /* heap's class list                      */
+  struct pm_pool_s *prev;
+  struct pm_pool_s *empty_next; /* heap's list of kept empty pools        */
+  struct pm_pool_s *empty_prev;
   uint32_t nused;               /* blocks out and not locally freed       */
-  uint32_t block_size;          /* bytes per block                        */
-  uint32_t carved;              /* bytes from start ever put on a list    */
+  uint32_t emptied;             /* when it last became empty, in units of */
+                                /* 2^20 ns (PM_POOL_STAMP_SHIFT; wraps)   */
+  float prof_left;              /* bytes to the pool's next sample (0: draw) */
   union {                       /* free's one test: any free event due?   */
     struct {
       uint8_t full;             /* unlinked: nothing left to hand out     */
@@ -179,28 +185,31 @@ typedef struct pm_pool_s {
     };
     uint16_t free_events;       /* full | sampled, read by the local push */
   };
-  uint8_t free_is_zero;         /* blocks on `free` are zero past word 1  */
-  uint8_t cls;                  /* size class                             */
-  /* ---- second line: slow-path state ---- */
-  struct pm_pool_s *next;       /* heap's class list                      */
-  struct pm_pool_s *prev;
-  struct pm_pool_s *empty_next; /* heap's list of kept empty pools        */
-  struct pm_pool_s *empty_prev;
-  pm_block_t *prof_stash;       /* free list cut after a sampled block    */
+  uint16_t prof_nsampled;       /* live profiled blocks in the pool       */
+  /* ---- the read-mostly line ---- */
+  struct pm_pool_s *head;       /* the descriptor of the pool this slot   */
+                                /* belongs to (itself in a head); a slot  */
+                                /* past a pool's end may point to a stale */
+                                /* or another pool: is_block rejects it   */
+  struct pm_heap_s *heap;       /* owner; NULL while free in the arena    */
+  char *start;                  /* first block                            */
+  uint64_t recip;               /* ceil(2^64 / block_size)                */
   uint64_t key;                 /* secure: free-list links are xor'ed with */
                                 /* it (random per pool life, pool.c)      */
-  uint32_t emptied;             /* when it last became empty, in units of */
-                                /* 2^20 ns (PM_POOL_STAMP_SHIFT; wraps)   */
-  float prof_left;              /* bytes to the pool's next sample (0: draw) */
+  pm_block_t *prof_stash;       /* free list cut after a sampled block    */
+  uint32_t carved;              /* bytes from start ever put on a list    */
+  uint32_t block_size;          /* bytes per block                        */
   uint16_t capacity;            /* blocks in the pool                     */
   uint16_t prof_nstash;         /* blocks on prof_stash                   */
-  uint16_t prof_nsampled;       /* live profiled blocks in the pool       */
+  uint8_t cls;                  /* size class                             */
   uint8_t nslots;               /* slots spanned (head only; secure: with */
                                 /* the guard slot, pool.c)                */
+  uint8_t free_is_zero;         /* blocks on `free` are zero past word 1  */
   uint8_t carved_is_zero : 1;   /* [start + carved, end) reads as zero    */
   uint8_t in_list : 1;          /* linked on heap->pools[cls]             */
   uint8_t in_empty : 1;         /* linked on heap's empty list            */
 } pm_pool_t;
+_Static_assert(offsetof(pm_pool_t, head) == 64, "the read-mostly fields start the second cache line");
 _Static_assert(sizeof(pm_pool_t) == 128, "pool descriptors are two cache lines");
 _Static_assert(PM_POOL_MAX_SLOTS * PM_SLOT_SIZE <= UINT32_MAX, "pool offsets fit in 32 bits");
 _Static_assert(PM_SLOT_SIZE * PM_POOL_MAX_SLOTS / PM_ALIGN <= UINT16_MAX, "block counts fit capacity and the prof_n* fields");
