@@ -158,10 +158,12 @@ struct pm_heap_s;
  * list heads and counts that every malloc and free of the pool writes, and
  * the slow path's list links.  The second is read-mostly: what a thread
  * needs to check and route a free (heap, start, recip, carved, head),
- * written when the pool is set up, carved or profiled.  So a thread freeing
- * another heap's block reads a line its owner does not keep writing, and
- * the line stays shared between their caches instead of moving on every
- * free (false sharing: mstress's shared table, xmalloc's consumers).
+ * written when the pool is set up, carved or profiled, and (free_is_zero)
+ * when the owner takes its local frees back, once per refill of `free`,
+ * not per block.  So a thread freeing another heap's block reads a line
+ * its owner does not keep writing, and the line stays shared between
+ * their caches instead of moving on every free (false sharing: mstress's
+ * shared table, xmalloc's consumers).
  * Threads: the owner heap's thread reads and writes every field; another
  * thread freeing a block of the pool reads heap, start, recip, carved and
  * block_size (set before the pool's first block escapes; carved only grows

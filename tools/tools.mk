@@ -11,6 +11,7 @@
 #                           `make install prefix=...` is honoured.
 #   tools/test              the test command of README (build + make check)
 #   tools/gen-options-doc   the options tables from lib/options.def
+#   tools/gen-man           a man page from man/<page>.in (man/man.mk)
 #   tools/pmprof            heap profiles and timelines through google-pprof
 #                           and gnuplot (docs/profiling.md); installed
 #   tools/fastpath-count    callgrind count of a malloc+free pair
@@ -19,7 +20,7 @@
 noinst_SCRIPTS += tools/pmrun
 dist_bin_SCRIPTS = tools/pmprof
 CLEANFILES += tools/pmrun
-EXTRA_DIST += tools/pmrun.in tools/test tools/gen-options-doc tools/quickstart \
+EXTRA_DIST += tools/pmrun.in tools/test tools/gen-options-doc tools/gen-man tools/quickstart \
 	tools/build tools/install-deps tools/check-deb tools/fastpath-count \
 	tools/prof-cost
 
