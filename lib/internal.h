@@ -369,15 +369,16 @@ PM_INLINE uint32_t pmi_pool_stamp(uint64_t ns) { return (uint32_t)(ns >> PM_POOL
 /* A free that empties a pool already kept on h's empty list (a malloc/free
  * loop on one block) only moves its stamp; true when that was all. */
 PM_INLINE bool pmi_pool_restamp_kept(pm_heap_t *h, pm_pool_t *pool) {
-  if (pm_atomic_load_relaxed(&pool->free_events) != 0 || !pool->in_empty) return false;   /* (a load of its own: */
-                                                                                     /* not hoisted into free's path) */
+  /* An atomic load of its own, so that GCC does not hoist it into free's
+   * fast path, which tests free_events once already. */
+  if (pm_atomic_load_relaxed(&pool->free_events) != 0 || !pool->in_empty) return false;
   pool->emptied = pmi_pool_stamp(h->now_ns);
   return true;
 }
 /* The one local push (free's fast path, the remote drain, the slow free):
  * by the owner, or by whoever holds an abandoned heap off its list.  The
  * restamp is inline: without the call, a malloc/free loop on a class with
- * no other live block costs 8 instructions less per free. */
+ * no other live block costs 13 instructions less per pair (106 -> 93). */
 PM_INLINE void pmi_pool_push_local(pm_heap_t *h, pm_pool_t *pool, pm_block_t *b) {
   pmi_pool_link(pool, b, pool->local_free);
   pool->local_free = b;

@@ -161,9 +161,9 @@ struct pm_heap_s;
  * written when the pool is set up, carved or profiled, and (free_is_zero)
  * when the owner takes its local frees back, once per refill of `free`,
  * not per block.  So a thread freeing another heap's block reads a line
- * its owner does not keep writing, and the line stays shared between
- * their caches instead of moving on every free (false sharing: mstress's
- * shared table, xmalloc's consumers).
+ * its owner does not keep writing, and the line can stay shared between
+ * their caches instead of moving on every free (mstress's shared table,
+ * xmalloc's consumers; docs/design.md has the measurements).
  * Threads: the owner heap's thread reads and writes every field; another
  * thread freeing a block of the pool reads heap, start, recip, carved and
  * block_size (set before the pool's first block escapes; carved only grows

@@ -5,8 +5,9 @@
 # sections a reader looks for are there.  poolmalloc(3)'s options table has
 # every option of lib/options.def.  tools/gen-man's pages also render
 # without a warning under a long install prefix (distcheck's _inst in a deep
-# build tree made groff warn that it could not adjust the FILES lines).  Needs man-db and groff (Debian:
-# man-db, groff-base); without them the points are skipped.
+# build tree made groff warn that it could not adjust the FILES lines).
+# Needs man-db and groff (Debian: man-db, groff-base); without them the
+# points are skipped.
 . "$top_srcdir/tests/tap.sh"
 pages="man/poolmalloc.3 man/pmrun.1"
 [ -f "$top_builddir/man/poolmalloc_gc.3" ] && pages="$pages man/poolmalloc_gc.3"

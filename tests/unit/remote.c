@@ -38,11 +38,16 @@ static void blocks_in_distinct_pools(void **out, size_t n) {
   require_eq(got, n);
 }
 
-/* Nonzero while any lane of h holds a message. */
-static uintptr_t remote_of(pm_heap_t *h) {
-  uintptr_t any = 0;
-  for (unsigned lane = 0; lane < PM_REMOTE_LANES; lane++) any |= pm_atomic_load_acquire(&h->remote[lane]);
-  return any;
+/* The entry of the one message waiting for h, in whichever lane. */
+static uintptr_t only_message(pm_heap_t *h) {
+  uintptr_t entry = 0;
+  for (unsigned lane = 0; lane < PM_REMOTE_LANES; lane++) {
+    uintptr_t e = pm_atomic_load_acquire(&h->remote[lane]);
+    if (e == 0) continue;
+    expect_eq(entry, 0);   /* no second lane holds one */
+    entry = e;
+  }
+  return entry;
 }
 
 /* The messages waiting in one lane of h; each must hold one block. */
@@ -118,13 +123,13 @@ TEST(frees_across_pools_reach_the_owner_in_one_batch) {
   pmi_heap_drain_remote(h);
   pthread_t t = helper_start();
   helper_free(blocks, NPOOLS - 1);
-  expect_eq(remote_of(h), 0);   /* all waiting in the helper's outbox */
+  expect_false(pmi_heap_has_remote(h));   /* all waiting in the helper's outbox */
   helper_free(blocks + NPOOLS - 1, 1);
-  expect_ne(remote_of(h), 0);   /* the batch is full: pushed */
+  expect_true(pmi_heap_has_remote(h));   /* the batch is full: pushed */
   /* One block per pool: single-block messages, dealt to the lanes in turn. */
   for (unsigned lane = 0; lane < PM_REMOTE_LANES; lane++) expect_eq(lane_messages(h, lane), NPOOLS / PM_REMOTE_LANES);
   pmi_heap_drain_remote(h);
-  expect_eq(remote_of(h), 0);
+  expect_false(pmi_heap_has_remote(h));
   expect_drained_free(blocks, NPOOLS, nused);
   helper_stop(t);
 }
@@ -158,13 +163,13 @@ TEST(a_message_for_another_owner_sends_the_outbox_and_exit_sends_the_rest) {
   pthread_t t = helper_start();
   helper_free(mine, 2);
   helper_free(other_blocks, 2);    /* one pool of the other owner: one chain */
-  expect_eq(remote_of(h), 0);      /* mine are sealed in the outbox */
-  expect_eq(remote_of(other_heap), 0);
+  expect_false(pmi_heap_has_remote(h));    /* mine are sealed in the outbox */
+  expect_false(pmi_heap_has_remote(other_heap));
   helper_free(mine + 2, 1);        /* seals the other owner's chain: mine go out first */
-  expect_ne(remote_of(h), 0);
-  expect_eq(remote_of(other_heap), 0);
+  expect_true(pmi_heap_has_remote(h));
+  expect_false(pmi_heap_has_remote(other_heap));
   helper_stop(t);                  /* the exit hook sends the rest */
-  uintptr_t e = remote_of(other_heap);
+  uintptr_t e = only_message(other_heap);
   expect_ne(e, 0);
   expect_false(e & 1);             /* one message of two blocks */
   pmi_heap_drain_remote(h);
@@ -191,7 +196,7 @@ TEST(lanes_of_unequal_length_are_drained_whole) {
     helper_flush();
     for (unsigned lane = 0; lane < PM_REMOTE_LANES; lane++) expect_eq(lane_messages(h, lane), lane == longer ? 2 : 1);
     pmi_heap_drain_remote(h);
-    expect_eq(remote_of(h), 0);
+    expect_false(pmi_heap_has_remote(h));
     expect_drained_free(mine, N, nused);
   }
   helper_stop(t);
