@@ -6,6 +6,8 @@
  * for pool.c to initialise) and gives them back when its pool is empty
  * (pmi_arena_pool_free); nothing here runs on a fast path, and nothing here
  * calls up into pool.c or heap.c.
+ * Arenas are mapped alone or, past POOLMALLOC_THP_MB, in 2 MiB pairs advised
+ * for huge pages ("Huge pages" below).
  * Address space: an arena's chunk is marked in the chunk map right after it
  * is mapped, before any pool of it is handed out, and cleared before it is
  * unmapped (the chunk-map rule, pagemap.c).
@@ -51,6 +53,8 @@ static struct {
   pm_arena_t *bucket[PM_ARENA_SLOTS];   /* by longest free run; [0] = full */
   pm_arena_t *all;                      /* every arena                       */
   size_t narenas;
+  char *spare;                          /* the untouched upper half of the last
+                                           huge-page pair mapped, or NULL */
   uint64_t next_epoch_ns;               /* next decay epoch; MAX if all clean;
                                            written under the lock, read
                                            without it: relaxed */
@@ -83,22 +87,70 @@ static void arena_set_free_mask_locked(pm_arena_t *a, uint64_t free_mask) {
 }
 
 /* ---- Creating and destroying arenas ----------------------------------- */
+/* Huge pages.  An arena is 1 MiB; x86-64's transparent huge page is 2 MiB,
+ * and the kernel backs a range with one only if the whole 2 MiB-aligned
+ * range lies in one mapping advised for it (THP "madvise" mode) when it is
+ * first touched.  So once the process maps PM_OPTION_THP_MB MiB of arenas,
+ * new arenas come in pairs: one 2 MiB-aligned mapping, advised, whose first
+ * half becomes the arena and whose second half waits untouched in
+ * arenas.spare for the next one.  The first touch then faults in 2 MiB at
+ * once, and the pair costs one TLB entry instead of 512.  The price is RSS:
+ * a pair is resident whole, however few of its slots are in use.  Below
+ * the threshold (small programs; 8 MiB is about what a core's second-level
+ * TLB covers in 4 KiB pages) and in the secure library (whose guard pages
+ * split mappings) arenas are mapped alone, as before.  Purging a slot or
+ * unmapping half a pair splits the huge page; the rest stays mapped.
+ * Invariant: arenas.spare, when set, is the upper half of a pair whose lower
+ * half is a live arena, and it is unmapped with that arena. */
+static pm_arena_t *arena_map_locked(bool *in_pair) {
+  char *pair = arenas.spare;
+  *in_pair = true;
+  if (pair != NULL) {
+    pm_assert(((pm_arena_t *)(pair - PM_CHUNK_SIZE))->magic == PM_ARENA_MAGIC);
+    arenas.spare = NULL;
+    pmi_counters_mapped(-(ptrdiff_t)PM_CHUNK_SIZE);   /* counted again as an arena */
+    return (pm_arena_t *)pair;
+  }
+  if (pm_config_secure || arenas.narenas < (size_t)pmi_option(PM_OPTION_THP_MB) * ((size_t)1 << 20) / PM_CHUNK_SIZE ||
+      (pair = pmi_os_map_huge(PM_HUGE_PAGE_SIZE, PM_HUGE_PAGE_SIZE)) == NULL) {
+    pm_arena_t *a = pmi_os_map(PM_CHUNK_SIZE, PM_CHUNK_SIZE);
+    if (a != NULL) pmi_os_name(a, PM_CHUNK_SIZE, "poolmalloc arena");
+    *in_pair = false;
+    return a;
+  }
+  pmi_os_name(pair, PM_HUGE_PAGE_SIZE, "poolmalloc arena");   /* whole: a name splits a mapping */
+  arenas.spare = pair + PM_CHUNK_SIZE;
+  pmi_counters_mapped((ptrdiff_t)PM_CHUNK_SIZE);
+  return (pm_arena_t *)pair;
+}
+
+static void arena_unmap_locked(pm_arena_t *a) {
+  if ((char *)a + PM_CHUNK_SIZE == arenas.spare) {   /* the lower half of a pair: both go */
+    arenas.spare = NULL;
+    pmi_os_unmap(a, PM_HUGE_PAGE_SIZE);
+    pmi_counters_mapped(-(ptrdiff_t)PM_CHUNK_SIZE);
+    return;
+  }
+  pmi_os_unmap(a, PM_CHUNK_SIZE);
+}
+
 static pm_arena_t *arena_create_locked(void) {
-  pm_arena_t *a = pmi_os_map(PM_CHUNK_SIZE, PM_CHUNK_SIZE);
+  bool in_pair;
+  pm_arena_t *a = arena_map_locked(&in_pair);
   if (a == NULL) return NULL;
   if (pm_config_secure &&
       (!pmi_os_guard((char *)a + PM_ARENA_FIRST_SLOT * PM_SLOT_SIZE - PM_PAGE_SIZE, PM_PAGE_SIZE) ||
        !pmi_os_guard((char *)a + (PM_ARENA_LAST_SLOT + 1) * PM_SLOT_SIZE,
                      (PM_ARENA_SLOTS - PM_ARENA_LAST_SLOT - 1) * PM_SLOT_SIZE))) {
-    pmi_os_unmap(a, PM_CHUNK_SIZE);          /* the kernel is out of mappings */
+    arena_unmap_locked(a);          /* the kernel is out of mappings */
     return NULL;
   }
   if (!pmi_pagemap_set(a, PM_CHUNK_ARENA, PM_CHUNK_SIZE)) {   /* before any pool of it escapes */
-    pmi_os_unmap(a, PM_CHUNK_SIZE);
+    arena_unmap_locked(a);
     return NULL;
   }
-  pmi_os_name(a, PM_CHUNK_SIZE, "poolmalloc arena");
   a->magic = PM_ARENA_MAGIC;
+  a->in_pair = in_pair;
   a->free_mask = ARENA_ALL_SLOTS;
   a->zero_mask = ARENA_ALL_SLOTS;
   a->nfree = ARENA_USABLE_SLOTS;
@@ -125,7 +177,7 @@ static void arena_destroy_locked(pm_arena_t *a) {
   arenas.narenas--;
   a->magic = 0;                               /* a stale pointer into it now fails validation */
   pmi_pagemap_set(a, PM_CHUNK_FOREIGN, 0);   /* before the range can be mapped again */
-  pmi_os_unmap(a, PM_CHUNK_SIZE);
+  arena_unmap_locked(a);
   pmi_counters_mapped(-(ptrdiff_t)PM_CHUNK_SIZE);
   pm_atomic_add_relaxed(&pmi_counters.narena_unmaps, 1);
 }
@@ -247,7 +299,7 @@ PM_NO_TSAN void pmi_arena_stats(pm_stats_t *out) {
   out->arena_mapped = arenas.narenas * PM_CHUNK_SIZE;
   out->arena_resident = 0;
   for (pm_arena_t *a = arenas.all; a != NULL; a = a->all_next) {
-    size_t clean = pm_popcount64(a->free_mask & ~a->dirty_mask);
+    size_t clean = a->in_pair ? 0 : pm_popcount64(a->free_mask & ~a->dirty_mask);   /* a bound */
     out->arena_resident += PM_CHUNK_SIZE - clean * PM_SLOT_SIZE;
     for (unsigned s = PM_ARENA_FIRST_SLOT; s <= PM_ARENA_LAST_SLOT; s++) {
       const pm_pool_t *pool = pmi_arena_slot_pool(a, s);

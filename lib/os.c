@@ -76,6 +76,13 @@ void pmi_os_unmap(void *p, size_t size) {
   if (!pmi_prim_munmap(p, size)) pmi_fatal("munmap of %p (%zu bytes) failed", p, size);
 }
 
+void *pmi_os_map_huge(size_t size, size_t alignment) {
+  pm_assert(size % PM_HUGE_PAGE_SIZE == 0 && alignment % PM_HUGE_PAGE_SIZE == 0);
+  void *p = pmi_os_map(size, alignment);
+  if (p != NULL) pmi_prim_advise_huge(p, size);   /* refused: small pages, as before */
+  return p;
+}
+
 bool pmi_os_purge(void *p, size_t size) {
   if (pmi_option(PM_OPTION_PURGE_FREE) && pmi_prim_discard(p, size, true)) return false;
   return pmi_prim_discard(p, size, false);

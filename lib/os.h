@@ -19,6 +19,10 @@
  * address is a multiple of alignment (a power of two >= page); NULL. */
 PM_INTERNAL void *pmi_os_map(size_t size, size_t alignment);
 PM_INTERNAL void pmi_os_unmap(void *p, size_t size);
+/* The same, size and alignment multiples of PM_HUGE_PAGE_SIZE, and advised
+ * for transparent huge pages (MADV_HUGEPAGE): where the kernel allows it,
+ * the first touch of each 2 MiB faults in a huge page. */
+PM_INTERNAL void *pmi_os_map_huge(size_t size, size_t alignment);
 /* Gives the pages back: afterwards they read as zero (MADV_DONTNEED) or
  * may (MADV_FREE, when the purge_free option is set).  Returns true if the
  * pages are now known to be zero. */

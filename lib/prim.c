@@ -57,6 +57,13 @@ bool pmi_prim_discard(void *p, size_t size, bool lazy) {
   return ok;
 }
 
+bool pmi_prim_advise_huge(void *p, size_t size) {
+  int saved_errno = errno;
+  bool ok = madvise(p, size, MADV_HUGEPAGE) == 0;
+  errno = saved_errno;
+  return ok;
+}
+
 bool pmi_prim_remap_in_place(void *p, size_t old_size, size_t new_size) {
   int saved_errno = errno;
   bool ok = mremap(p, old_size, new_size, 0) == p;

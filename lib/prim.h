@@ -24,6 +24,9 @@ void *pmi_prim_mmap(void *hint, size_t size, bool at_exactly);
 bool pmi_prim_munmap(void *p, size_t size);
 /* MADV_DONTNEED (the pages read as zero afterwards) or MADV_FREE (lazy). */
 bool pmi_prim_discard(void *p, size_t size, bool lazy);
+/* MADV_HUGEPAGE: the kernel may back 2 MiB-aligned ranges of it with huge
+ * pages (transparent huge pages in madvise mode).  False if refused (no THP). */
+bool pmi_prim_advise_huge(void *p, size_t size);
 /* mremap without moving. */
 bool pmi_prim_remap_in_place(void *p, size_t old_size, size_t new_size);
 /* mremap onto target (MREMAP_MAYMOVE | MREMAP_FIXED). */

@@ -61,7 +61,7 @@ static void stats_print_kept(int fd, const pm_stats_t *s) {
   pmi_fmt_print(fd, "  %-16s %14zu  %s\n", "kept_dirty_slots", dirty,
                 "empty pool slots awaiting decay (POOLMALLOC_DECAY_MS; resident)");
   pmi_fmt_print(fd, "  %-16s %14zu  %s\n", "kept_clean_slots", clean,
-                "empty arena slots never used or purged (mapped, no RSS)");
+                "empty arena slots never used or purged (mapped; no RSS unless in a huge page)");
   pmi_fmt_print(fd, "  %-16s %14zu  %s\n", "arena_headers", headers,
                 "arena header slots (descriptors; about 12 KiB resident each)");
 }

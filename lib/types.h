@@ -71,6 +71,7 @@
 #define PM_CHUNK_SHIFT 20                       /* arenas are 1 MiB, as obmalloc's */
 #define PM_CHUNK_SIZE ((size_t)1 << PM_CHUNK_SHIFT)
 #define PM_CHUNK_MASK (PM_CHUNK_SIZE - 1)
+#define PM_HUGE_PAGE_SIZE ((size_t)2 << 20)     /* x86-64's transparent huge page */
 
 #define PM_SLOT_SHIFT 14                        /* 16 KiB: obmalloc's pool size */
 #define PM_SLOT_SIZE ((size_t)1 << PM_SLOT_SHIFT)
@@ -240,11 +241,14 @@ typedef struct pm_arena_s {
   uint64_t dirty_old_mask;      /* dirty at the last decay epoch too      */
   uint32_t nfree;               /* popcount(free_mask)                    */
   uint32_t bucket;              /* its list: longest run of free slots    */
+  uint32_t in_pair;             /* half of a huge-page pair (arena.c):
+                                   resident whole once touched            */
+  uint32_t pad32_;
   struct pm_arena_s *next;      /* bucket list (fullest arenas first)     */
   struct pm_arena_s *prev;
   struct pm_arena_s *all_next;  /* every arena, for stats and decay       */
   struct pm_arena_s *all_prev;
-  char pad_[128 - 5 * 8 - 2 * 4 - 4 * 8];
+  char pad_[128 - 5 * 8 - 4 * 4 - 4 * 8];
   pm_pool_t pools[PM_ARENA_SLOTS];
   pm_block_bits_t bits[];       /* secure: PM_ARENA_BIT_PAIRS pairs       */
 } pm_arena_t;

@@ -6,6 +6,8 @@
  * and the resident set really shrinks (MADV_DONTNEED by default); with no
  * trim, the decay path releases them on its own once the delay has passed,
  * and not before; churning medium buffers costs no syscall per call.
+ * Past POOLMALLOC_THP_MB, arenas come in 2 MiB-aligned pairs advised for
+ * transparent huge pages, and both halves of a pair leave with the arenas.
  * The byte counters are exact here: this program is single-threaded and
  * nothing but the test calls pm_*.
  */
@@ -14,9 +16,11 @@
 #include "sizeclass.h"
 #include "../tap.h"
 #include "pattern.h"
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -155,6 +159,86 @@ TEST(medium_churn_needs_no_syscall_per_call) {
   tap_note("%d operations: %zu arena maps, %zu purges", OPS, maps, purges);
   expect_le(maps, 64);   /* pools of up to 32 classes x 512 KiB: a few arenas, once */
   expect_le(purges, OPS / 100);
+}
+
+/* ---- Huge pages -------------------------------------------------------------- */
+/* Whether the /proc/self/smaps entry that holds p says MADV_HUGEPAGE ("hg"
+ * in VmFlags): 1 or 0, -1 if no entry holds p. */
+static int advised_huge(const void *p) {
+  FILE *f = fopen("/proc/self/smaps", "r");
+  if (f == NULL) return -1;
+  char line[512];
+  unsigned long lo, hi;
+  bool in = false;
+  int found = -1;
+  while (fgets(line, sizeof line, f) != NULL) {
+    if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {   /* a mapping's first line */
+      if (in) break;
+      in = lo <= (uintptr_t)p && (uintptr_t)p < hi;
+    } else if (in && strncmp(line, "VmFlags:", 8) == 0) {
+      found = strstr(line, " hg") != NULL;
+      break;
+    }
+  }
+  fclose(f);
+  return found;
+}
+
+static bool is_mapped(const void *p) {
+  unsigned char v;
+  return mincore((void *)((uintptr_t)p & ~(uintptr_t)4095), 4096, &v) == 0 || errno != ENOMEM;
+}
+
+static size_t arenas_of(void *const *blk, size_t n, uintptr_t *out, size_t max) {
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    uintptr_t a = (uintptr_t)blk[i] & ~(uintptr_t)PM_CHUNK_MASK;
+    size_t j = 0;
+    while (j < k && out[j] != a) j++;
+    if (j == k && k < max) out[k++] = a;
+  }
+  return k;
+}
+
+/* With POOLMALLOC_THP_MB=0, every arena is a half of a 2 MiB-aligned pair
+ * (the upper half only once the lower is in use), the pair is one mapping
+ * advised for huge pages, and trim unmaps both halves, the spare included.
+ * With "never", arenas are mapped alone, without the advice. */
+TEST(arenas_past_the_threshold_come_in_huge_page_pairs) {
+  static void *blk[NBLK];
+  static uintptr_t arena[64];
+  long saved = pmi_option_values[PM_OPTION_THP_MB];
+  pmi_option_values[PM_OPTION_THP_MB] = 0;
+  pm_malloc_trim(0);
+  for (size_t i = 0; i < NBLK; i++) require_not_null(blk[i] = pm_malloc(256));
+  size_t n = arenas_of(blk, NBLK, arena, 64), lower = 0, paired = 0, advised = 0;
+  for (size_t i = 0; i < n; i++) {
+    bool is_lower = (arena[i] & PM_CHUNK_SIZE) == 0;
+    uintptr_t buddy = arena[i] ^ PM_CHUNK_SIZE;
+    lower += is_lower;
+    for (size_t j = 0; j < n; j++) paired += arena[j] == buddy;
+    if (!is_lower) expect_true(is_mapped((void *)buddy));   /* an upper half follows its lower */
+    advised += advised_huge((void *)arena[i]) == 1;
+  }
+  tap_note("%zu arenas: %zu lower halves, %zu in pairs, %zu advised", n, lower, paired, advised);
+  expect_ge(n, 16);
+  expect_ge(paired, n - 2);        /* the arenas met in use when the test began may be alone */
+  skip_if(access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) != 0, "no transparent huge pages");
+  expect_ge(advised, n - 2);
+  for (size_t i = 0; i < NBLK; i++) pm_free(blk[i]);
+  expect_eq(pm_malloc_trim(0), 1);
+  for (size_t i = 0; i < n; i++)
+    if ((arena[i] & PM_CHUNK_SIZE) == 0) expect_true(!is_mapped((void *)(arena[i] + PM_CHUNK_SIZE)));
+
+  pmi_option_values[PM_OPTION_THP_MB] = 1048576;   /* never */
+  for (size_t i = 0; i < NBLK; i++) require_not_null(blk[i] = pm_malloc(256));
+  n = arenas_of(blk, NBLK, arena, 64);
+  advised = 0;
+  for (size_t i = 0; i < n; i++) advised += advised_huge((void *)arena[i]) == 1;
+  expect_eq(advised, 0);
+  for (size_t i = 0; i < NBLK; i++) pm_free(blk[i]);
+  pm_malloc_trim(0);
+  pmi_option_values[PM_OPTION_THP_MB] = saved;
 }
 
 /* ---- Bit helpers the arena relies on -------------------------------------- */
