@@ -13,9 +13,9 @@
  * unmapped (the chunk-map rule, pagemap.c).
  *
  * Best fit, fullest first (obmalloc's usable_arenas / nfp2lasta, adapted to
- * pools of several slots): arenas sit on bucket[longest run of free slots];
- * a pool of n slots is carved from the first arena of the lowest bucket
- * >= n, so it comes from the most fragmented arena that can hold it, and
+ * pools of several slots): arenas sit on bucket[in_pair][longest run of free
+ * slots]; a pool of n slots is carved from the first arena of the lowest
+ * bucket >= n (of the set it may use, "Huge pages" below), so it comes from the most fragmented arena that can hold it, and
  * empty arenas (bucket 63) are used last, drain, and go back to the OS.
  * Finding the arena is O(1) in the number of arenas: the first candidate
  * fits unless the class needs an aligned start (pmi_class_info.align_slots).
@@ -50,7 +50,7 @@
 
 static struct {
   pthread_mutex_t lock;
-  pm_arena_t *bucket[PM_ARENA_SLOTS];   /* by longest free run; [0] = full */
+  pm_arena_t *bucket[2][PM_ARENA_SLOTS];   /* [in_pair][longest free run]; [.][0] = full */
   pm_arena_t *all;                      /* every arena                       */
   size_t narenas;
   char *spare;                          /* the untouched upper half of the last
@@ -62,10 +62,10 @@ static struct {
 
 /* ---- Bucket lists ------------------------------------------------------ */
 static void arena_unlink_bucket(pm_arena_t *a) {
-  pm_assert_internal(a->prev != NULL ? a->prev->next == a : arenas.bucket[a->bucket] == a);
+  pm_assert_internal(a->prev != NULL ? a->prev->next == a : arenas.bucket[a->in_pair][a->bucket] == a);
   pm_assert_internal(a->next == NULL || a->next->prev == a);
   if (a->prev != NULL) a->prev->next = a->next;
-  else arenas.bucket[a->bucket] = a->next;
+  else arenas.bucket[a->in_pair][a->bucket] = a->next;
   if (a->next != NULL) a->next->prev = a->prev;
   a->next = a->prev = NULL;
 }
@@ -73,9 +73,9 @@ static void arena_unlink_bucket(pm_arena_t *a) {
 static void arena_link_bucket(pm_arena_t *a) {
   a->bucket = pm_longest_run64(a->free_mask);
   a->prev = NULL;
-  a->next = arenas.bucket[a->bucket];
+  a->next = arenas.bucket[a->in_pair][a->bucket];
   if (a->next != NULL) a->next->prev = a;
-  arenas.bucket[a->bucket] = a;
+  arenas.bucket[a->in_pair][a->bucket] = a;
 }
 
 static void arena_set_free_mask_locked(pm_arena_t *a, uint64_t free_mask) {
@@ -91,28 +91,31 @@ static void arena_set_free_mask_locked(pm_arena_t *a, uint64_t free_mask) {
  * and the kernel backs a range with one only if the whole 2 MiB-aligned
  * range lies in one mapping advised for it (THP "madvise" mode) when it is
  * first touched.  So once the process maps PM_OPTION_THP_MB MiB of arenas,
- * new arenas come in pairs: one 2 MiB-aligned mapping, advised, whose first
- * half becomes the arena and whose second half waits untouched in
- * arenas.spare for the next one.  The first touch then faults in 2 MiB at
- * once, and the pair costs one TLB entry instead of 512.  The price is RSS:
- * a pair is resident whole, however few of its slots are in use.  Below
- * the threshold (small programs; 8 MiB is about what a core's second-level
- * TLB covers in 4 KiB pages) and in the secure library (whose guard pages
- * split mappings) arenas are mapped alone, as before.  Purging a slot or
- * unmapping half a pair splits the huge page; the rest stays mapped.
+ * arenas for dense pools come in pairs: one 2 MiB-aligned mapping, advised,
+ * whose lower half becomes the arena and whose upper half waits untouched
+ * in arenas.spare for the next one.  The first touch then faults in 2 MiB
+ * at once, and the pair costs one TLB entry instead of 512.  The price is
+ * RSS and zeroing: a pair is resident whole, however few of its pages are
+ * in use.  Hence the two sets of arenas (bucket[in_pair]): pools whose
+ * blocks are at most a page (dense: carving writes every page) go to pairs
+ * first, then to single arenas; pools of bigger blocks, whose pages a
+ * program may never touch, only to single arenas.  Below the threshold
+ * (small programs; 8 MiB is about what a core's second-level TLB covers in
+ * 4 KiB pages) and in the secure library (whose guard pages split
+ * mappings) every arena is single.  Purging a slot or unmapping half a
+ * pair splits the huge page; the rest stays mapped.
  * Invariant: arenas.spare, when set, is the upper half of a pair whose lower
- * half is a live arena, and it is unmapped with that arena. */
+ * half is a live arena, and it is unmapped with that arena.
+ * *in_pair: asked for a pair; false on return if the arena is single. */
 static pm_arena_t *arena_map_locked(bool *in_pair) {
   char *pair = arenas.spare;
-  *in_pair = true;
-  if (pair != NULL) {
+  if (*in_pair && pair != NULL) {
     pm_assert(((pm_arena_t *)(pair - PM_CHUNK_SIZE))->magic == PM_ARENA_MAGIC);
     arenas.spare = NULL;
     pmi_counters_mapped(-(ptrdiff_t)PM_CHUNK_SIZE);   /* counted again as an arena */
     return (pm_arena_t *)pair;
   }
-  if (pm_config_secure || arenas.narenas < (size_t)pmi_option(PM_OPTION_THP_MB) * ((size_t)1 << 20) / PM_CHUNK_SIZE ||
-      (pair = pmi_os_map_huge(PM_HUGE_PAGE_SIZE, PM_HUGE_PAGE_SIZE)) == NULL) {
+  if (!*in_pair || (pair = pmi_os_map_huge(PM_HUGE_PAGE_SIZE, PM_HUGE_PAGE_SIZE)) == NULL) {
     pm_arena_t *a = pmi_os_map(PM_CHUNK_SIZE, PM_CHUNK_SIZE);
     if (a != NULL) pmi_os_name(a, PM_CHUNK_SIZE, "poolmalloc arena");
     *in_pair = false;
@@ -134,8 +137,7 @@ static void arena_unmap_locked(pm_arena_t *a) {
   pmi_os_unmap(a, PM_CHUNK_SIZE);
 }
 
-static pm_arena_t *arena_create_locked(void) {
-  bool in_pair;
+static pm_arena_t *arena_create_locked(bool in_pair) {
   pm_arena_t *a = arena_map_locked(&in_pair);
   if (a == NULL) return NULL;
   if (pm_config_secure &&
@@ -203,15 +205,24 @@ static uint64_t arena_find_run(uint64_t free_mask, unsigned n, unsigned align) {
   return run << first;
 }
 
-pm_pool_t *pmi_arena_pool_alloc(unsigned nslots, unsigned align_slots, bool *zero) {
-  pm_arena_t *a = NULL;
+/* The first arena of the lowest bucket of set `in_pair` with room for the
+ * run, or NULL; *run is set to it. */
+static pm_arena_t *arena_find_locked(unsigned in_pair, unsigned nslots, unsigned align_slots, uint64_t *run) {
+  for (unsigned b = nslots; b < PM_ARENA_SLOTS; b++)
+    for (pm_arena_t *a = arenas.bucket[in_pair][b]; a != NULL; a = a->next)
+      if ((*run = arena_find_run(a->free_mask, nslots, align_slots)) != 0) return a;
+  return NULL;
+}
+
+pm_pool_t *pmi_arena_pool_alloc(unsigned nslots, unsigned align_slots, bool dense, bool *zero) {
   uint64_t run = 0;
   pthread_mutex_lock(&arenas.lock);
-  for (unsigned b = nslots; b < PM_ARENA_SLOTS && run == 0; b++)
-    for (a = arenas.bucket[b]; a != NULL; a = a->next)
-      if ((run = arena_find_run(a->free_mask, nslots, align_slots)) != 0) break;
-  if (run == 0) {
-    a = arena_create_locked();
+  bool pair = dense && !pm_config_secure &&
+              arenas.narenas >= (size_t)pmi_option(PM_OPTION_THP_MB) * ((size_t)1 << 20) / PM_CHUNK_SIZE;
+  pm_arena_t *a = pair ? arena_find_locked(1, nslots, align_slots, &run) : NULL;
+  if (a == NULL) a = arena_find_locked(0, nslots, align_slots, &run);
+  if (a == NULL) {
+    a = arena_create_locked(pair);
     if (a == NULL) {
       pthread_mutex_unlock(&arenas.lock);
       return NULL;

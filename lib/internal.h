@@ -176,8 +176,10 @@ PM_INLINE pm_pool_t *pmi_arena_pool_of(const void *p) {
 }
 /* A run of nslots blank slots starting on a multiple of align_slots: the
  * head descriptor (heap == NULL), for pool.c to initialise; *zero tells
- * whether the slots read as zero.  NULL when no arena could be mapped. */
-PM_INTERNAL pm_pool_t *pmi_arena_pool_alloc(unsigned nslots, unsigned align_slots, bool *zero);
+ * whether the slots read as zero.  dense: the pool's blocks are at most a
+ * page, so carving writes every page of it (it may go to a huge-page
+ * arena).  NULL when no arena could be mapped. */
+PM_INTERNAL pm_pool_t *pmi_arena_pool_alloc(unsigned nslots, unsigned align_slots, bool dense, bool *zero);
 /* Gives the nslots slots of a released (blank) pool back to its arena,
  * dirty until decay. */
 PM_INTERNAL void pmi_arena_pool_free(pm_pool_t *pool, unsigned nslots);

@@ -319,7 +319,8 @@ void *pmi_pool_malloc_refill(pm_heap_t *h, unsigned cls) {
   unsigned nslots = pmi_class_info[cls].nslots + pool_guard_slots(cls);
   pool = pool_recycle(h, cls);
   if (pool == NULL) {
-    pool = pmi_arena_pool_alloc(nslots, pmi_class_info[cls].align_slots, &zero);
+    bool dense = pmi_class_info[cls].block_size <= PM_PAGE_SIZE;   /* carving writes every page */
+    pool = pmi_arena_pool_alloc(nslots, pmi_class_info[cls].align_slots, dense, &zero);
     if (pool == NULL) return NULL;
     if (!pool_init(pool, h, cls, zero)) {  /* blank -> used; or out of mappings */
       pmi_arena_pool_free(pool, nslots);

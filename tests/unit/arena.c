@@ -6,8 +6,9 @@
  * and the resident set really shrinks (MADV_DONTNEED by default); with no
  * trim, the decay path releases them on its own once the delay has passed,
  * and not before; churning medium buffers costs no syscall per call.
- * Past POOLMALLOC_THP_MB, arenas come in 2 MiB-aligned pairs advised for
- * transparent huge pages, and both halves of a pair leave with the arenas.
+ * Past POOLMALLOC_THP_MB, arenas of small blocks come in 2 MiB-aligned pairs
+ * advised for transparent huge pages, and both halves of a pair leave with
+ * the arenas.
  * The byte counters are exact here: this program is single-threaded and
  * nothing but the test calls pm_*.
  */
@@ -200,10 +201,11 @@ static size_t arenas_of(void *const *blk, size_t n, uintptr_t *out, size_t max) 
   return k;
 }
 
-/* With POOLMALLOC_THP_MB=0, every arena is a half of a 2 MiB-aligned pair
- * (the upper half only once the lower is in use), the pair is one mapping
- * advised for huge pages, and trim unmaps both halves, the spare included.
- * With "never", arenas are mapped alone, without the advice. */
+/* With POOLMALLOC_THP_MB=0, every arena of small blocks is a half of a
+ * 2 MiB-aligned pair (the upper half only once the lower is in use), the
+ * pair is one mapping advised for huge pages, and trim unmaps both halves,
+ * the spare included; arenas of blocks over a page are not advised.  With
+ * "never", arenas are mapped alone, without the advice. */
 TEST(arenas_past_the_threshold_come_in_huge_page_pairs) {
   static void *blk[NBLK];
   static uintptr_t arena[64];
@@ -225,6 +227,16 @@ TEST(arenas_past_the_threshold_come_in_huge_page_pairs) {
   expect_ge(paired, n - 2);        /* the arenas met in use when the test began may be alone */
   skip_if(access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) != 0, "no transparent huge pages");
   expect_ge(advised, n - 2);
+  /* Blocks over a page may never be touched: their pools stay out of pairs. */
+  enum { NMED = 256 };
+  static void *med[NMED];
+  for (size_t i = 0; i < NMED; i++) require_not_null(med[i] = pm_malloc(32768));
+  size_t nmed = arenas_of(med, NMED, arena + n, 64 - n), med_advised = 0;
+  for (size_t i = n; i < n + nmed; i++) med_advised += advised_huge((void *)arena[i]) == 1;
+  tap_note("32 KiB blocks: %zu arenas, %zu advised", nmed, med_advised);
+  expect_ge(nmed, 4);
+  expect_eq(med_advised, 0);
+  for (size_t i = 0; i < NMED; i++) pm_free(med[i]);
   for (size_t i = 0; i < NBLK; i++) pm_free(blk[i]);
   expect_eq(pm_malloc_trim(0), 1);
   for (size_t i = 0; i < n; i++)
