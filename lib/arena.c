@@ -15,8 +15,9 @@
  * Best fit, fullest first (obmalloc's usable_arenas / nfp2lasta, adapted to
  * pools of several slots): arenas sit on bucket[in_pair][longest run of free
  * slots]; a pool of n slots is carved from the first arena of the lowest
- * bucket >= n (of the set it may use, "Huge pages" below), so it comes from the most fragmented arena that can hold it, and
- * empty arenas (bucket 63) are used last, drain, and go back to the OS.
+ * bucket >= n (of the set it may use, "Huge pages" below), so it comes
+ * from the most fragmented arena that can hold it, and empty arenas
+ * (bucket 63) are used last, drain, and go back to the OS.
  * Finding the arena is O(1) in the number of arenas: the first candidate
  * fits unless the class needs an aligned start (pmi_class_info.align_slots).
  *
