@@ -2,8 +2,8 @@
 /* alloc.c — the public entry points: malloc, free and the rest of the family.
  *
  * Fast paths only.  malloc of a small block is: one TLS load, a shift, two
- * loads, the popped block's range and canary checks and a pop; free is two
- * chunk-map loads, the pool descriptor by masking, three checks (owner,
+ * loads, the popped block's range and canary checks and a pop; free is
+ * three slot-map loads to the pool (slotmap.c), three checks (owner,
  * carved block start, not the block freed last) and a push that never reads
  * the block, so freeing a cold block does not wait for memory (pool.c
  * explains how double frees are still caught before reuse).  Everything
@@ -37,11 +37,10 @@ PM_NOINLINE PM_COLD PM_NORETURN static void alloc_invalid(const char *what, cons
   pmi_fatal("invalid %s of %p (not the start of a block)", what, p);
 }
 
-/* The pool of arena pointer p after checking that p is a block of a pool
- * in use; aborts with a diagnostic for the operation `what` otherwise.
- * Does not read the block. */
-static pm_pool_t *alloc_block_pool(const void *p, const char *what) {
-  pm_pool_t *pool = pmi_arena_pool_of(p);
+/* pool, the pool of arena pointer p, after checking that p is a block of
+ * a pool in use; aborts with a diagnostic for the operation `what`
+ * otherwise.  Does not read the block. */
+static pm_pool_t *alloc_block_pool(pm_pool_t *pool, const void *p, const char *what) {
   if (pm_atomic_load_acquire(&pool->heap) == NULL)
     alloc_invalid(what, p, PM_CHUNK_FOREIGN);
   if (!pmi_pool_is_block(pool, p)) alloc_invalid(what, p, PM_CHUNK_ARENA);
@@ -50,8 +49,8 @@ static pm_pool_t *alloc_block_pool(const void *p, const char *what) {
 
 /* The same, and p is not free: for realloc and malloc_usable_size, which
  * read or keep the block anyway. */
-static pm_pool_t *alloc_checked_pool(const void *p, const char *what) {
-  pm_pool_t *pool = alloc_block_pool(p, what);
+static pm_pool_t *alloc_checked_pool(pm_pool_t *pool, const void *p, const char *what) {
+  alloc_block_pool(pool, p, what);
   uintptr_t canary = ((const pm_block_t *)p)->canary;
   if (canary == pmi_canary(p)) pmi_fatal("%s of freed block %p", what, p);
   return pool;
@@ -156,8 +155,9 @@ PM_NOINLINE static void alloc_free_other(void *p, unsigned kind) {
 
 void pmi_free(void *p) {
   if (pm_config_secure) return pmi_secure_free(p);
-  if (pm_unlikely(pmi_pagemap_entry(p) != PM_CHUNK_ARENA)) return alloc_free_other(p, pmi_pagemap_kind(p));
-  pm_pool_t *pool = pmi_arena_pool_of(p);
+  pm_pool_t *slot = pmi_slotmap_slot(p);
+  if (pm_unlikely(slot == NULL)) return alloc_free_other(p, pmi_pagemap_kind(p));
+  pm_pool_t *pool = slot->head;
   pm_heap_t *h = pmi_heap_tls;
   if (pm_unlikely(!pmi_pool_is_block(pool, p))) alloc_free_invalid(p, pool);
   if (pm_unlikely(PM_DEBUG > 0 || pool->heap != h || p == pool->local_free)) return alloc_free_arena_slow(p, pool);
@@ -167,9 +167,10 @@ void pmi_free(void *p) {
 /* ---- usable size --------------------------------------------------------- */
 size_t pmi_usable_size(const void *p) {
   if (pm_config_secure) return pmi_secure_usable_size(p);
-  unsigned kind = pmi_pagemap_kind(p);
-  if (kind == PM_CHUNK_ARENA) return alloc_checked_pool(p, "malloc_usable_size")->block_size;
+  pm_pool_t *slot = pmi_slotmap_slot(p);
+  if (slot != NULL) return alloc_checked_pool(slot->head, p, "malloc_usable_size")->block_size;
   if (p == NULL) return 0;
+  unsigned kind = pmi_pagemap_kind(p);
   if (kind == PM_CHUNK_FOREIGN) {
     size_t n = pmi_foreign_usable_size(p);
     if (n == SIZE_MAX) alloc_invalid("malloc_usable_size", p, kind);
@@ -257,8 +258,9 @@ void *pmi_realloc(void *p, size_t size) {
     pmi_free(p);
     return NULL;
   }
-  if (pm_unlikely(pmi_pagemap_entry(p) != PM_CHUNK_ARENA)) return alloc_realloc_other(p, size, pmi_pagemap_kind(p));
-  pm_pool_t *pool = alloc_checked_pool(p, "realloc");
+  pm_pool_t *slot = pmi_slotmap_slot(p);
+  if (pm_unlikely(slot == NULL)) return alloc_realloc_other(p, size, pmi_pagemap_kind(p));
+  pm_pool_t *pool = alloc_checked_pool(slot->head, p, "realloc");
   size_t block_size = pool->block_size;
   if (size <= block_size && (size >= block_size / 2 || block_size <= 64)) return p;   /* in place */
   void *q = pmi_malloc(size);

@@ -8,9 +8,12 @@
  * calls up into pool.c or heap.c.
  * Arenas are mapped alone or, past POOLMALLOC_THP_MB, in 2 MiB pairs advised
  * for huge pages ("Huge pages" below).
- * Address space: an arena's chunk is marked in the chunk map right after it
- * is mapped, before any pool of it is handed out, and cleared before it is
- * unmapped (the chunk-map rule, pagemap.c).
+ * Address space: an arena's chunk is marked in the chunk map and its slots
+ * in the slot map right after it is mapped, before any pool of it is handed
+ * out, and both are cleared before it is unmapped (the chunk-map rule,
+ * pagemap.c).  Blank descriptors (types.h): no owner, each slot its own
+ * head, so that a pointer into a slot no pool ever used reaches a
+ * descriptor that says so.
  *
  * Best fit, fullest first (obmalloc's usable_arenas / nfp2lasta, adapted to
  * pools of several slots): arenas sit on bucket[in_pair][longest run of free
@@ -148,7 +151,15 @@ static pm_arena_t *arena_create_locked(bool in_pair) {
     arena_unmap_locked(a);          /* the kernel is out of mappings */
     return NULL;
   }
-  if (!pmi_pagemap_set(a, PM_CHUNK_ARENA, PM_CHUNK_SIZE)) {   /* before any pool of it escapes */
+  /* Both maps, before any pool of it escapes.  The descriptors the slot map
+   * points at are written first: a reader may follow an entry at once. */
+  for (unsigned s = 0; s < PM_ARENA_SLOTS; s++) a->pools[s].head = &a->pools[s];
+  if (!pmi_pagemap_set(a, PM_CHUNK_ARENA, PM_CHUNK_SIZE)) {
+    arena_unmap_locked(a);
+    return NULL;
+  }
+  if (!pmi_slotmap_set_arena(a)) {
+    pmi_pagemap_set(a, PM_CHUNK_FOREIGN, 0);
     arena_unmap_locked(a);
     return NULL;
   }
@@ -158,9 +169,6 @@ static pm_arena_t *arena_create_locked(bool in_pair) {
   a->zero_mask = ARENA_ALL_SLOTS;
   a->nfree = ARENA_USABLE_SLOTS;
   pm_assert(a->dirty_mask == 0 && a->dirty_old_mask == 0);   /* fresh: the kernel zeroed it */
-  /* Blank descriptors (types.h): no owner, each slot its own head, so that
-   * a pointer into a slot no pool ever used reaches a descriptor that says so. */
-  for (unsigned s = 0; s < PM_ARENA_SLOTS; s++) a->pools[s].head = &a->pools[s];
   arena_link_bucket(a);
   a->all_next = arenas.all;
   if (arenas.all != NULL) arenas.all->all_prev = a;
@@ -179,7 +187,8 @@ static void arena_destroy_locked(pm_arena_t *a) {
   if (a->all_next != NULL) a->all_next->all_prev = a->all_prev;
   arenas.narenas--;
   a->magic = 0;                               /* a stale pointer into it now fails validation */
-  pmi_pagemap_set(a, PM_CHUNK_FOREIGN, 0);   /* before the range can be mapped again */
+  pmi_slotmap_clear_arena(a);                /* both maps, before the range can be mapped again */
+  pmi_pagemap_set(a, PM_CHUNK_FOREIGN, 0);
   arena_unmap_locked(a);
   pmi_counters_mapped(-(ptrdiff_t)PM_CHUNK_SIZE);
   pm_atomic_add_relaxed(&pmi_counters.narena_unmaps, 1);

@@ -167,6 +167,27 @@ PM_INTERNAL bool pmi_pagemap_prepare(const void *p);
 /* The base of the 1 MiB chunk holding p (what the chunk map is indexed by). */
 PM_INLINE char *pmi_chunk_base(const void *p) { return (char *)((uintptr_t)p & ~(uintptr_t)PM_CHUNK_MASK); }
 
+/* ---- slotmap.c: the descriptor of every slot of our arenas --------------- */
+PM_INTERNAL extern pm_pool_t **pmi_slotmap_root[PM_SLOTMAP_ROOT_SIZE];
+/* The descriptor of the 16 KiB slot holding p if p lies in one of our
+ * arenas (its ->head is the pool), else NULL (foreign, large, or out of
+ * range): free's fast path, three dependent loads and no lock, where the
+ * chunk map takes two loads and the arena header a third after an address
+ * computation (issue 8 §3). */
+PM_INLINE pm_pool_t *pmi_slotmap_slot(const void *p) {
+  uintptr_t root = (uintptr_t)p >> PM_SLOTMAP_ROOT_SHIFT;
+  if (pm_unlikely(root >= PM_SLOTMAP_ROOT_SIZE)) return NULL;   /* above user space */
+  pm_pool_t **leaf = pm_atomic_load_relaxed(&pmi_slotmap_root[root]);
+  if (pm_unlikely(leaf == NULL)) return NULL;
+  return pm_atomic_load_relaxed(&leaf[((uintptr_t)p >> PM_SLOT_SHIFT) & PM_SLOTMAP_LEAF_MASK]);
+}
+/* Points the entries of every slot of arena a at a's descriptors (after it
+ * is mapped, before any pool of it escapes); false (ENOMEM) only when a
+ * leaf could not be mapped. */
+PM_INTERNAL bool pmi_slotmap_set_arena(pm_arena_t *a);
+/* Clears a's entries (before its range can be mapped again); never fails. */
+PM_INTERNAL void pmi_slotmap_clear_arena(const pm_arena_t *a);
+
 /* ---- arena.c: pools carved from arenas ----------------------------------- */
 PM_INLINE pm_arena_t *pmi_arena_of(const void *p) { return (pm_arena_t *)pmi_chunk_base(p); }
 /* The pool descriptor of the slot holding p (p must be in an arena). */

@@ -17,7 +17,7 @@
 PM_CORE_SOURCES = \
 	lib/types.h lib/internal.h lib/os.h \
 	lib/sizeclass.h lib/sizeclass.c \
-	lib/prim.h lib/prim.c lib/atomic.h lib/os.c lib/fmt.c lib/options.c lib/pagemap.c \
+	lib/prim.h lib/prim.c lib/atomic.h lib/os.c lib/fmt.c lib/options.c lib/pagemap.c lib/slotmap.c \
 	lib/arena.c lib/pool.c lib/heap.c lib/large.c lib/large_region.c lib/large_tcache.c lib/zero.c lib/secure.c \
 	lib/foreign.c lib/counters.c lib/stats.c lib/fork.c lib/init.c \
 	lib/prof.h lib/prof.c lib/prof_stack.c lib/prof_table.c \

@@ -94,6 +94,11 @@
 #define PM_PAGEMAP_ROOT_SIZE ((size_t)1 << (PM_VA_BITS - PM_CHUNK_SHIFT - PM_PAGEMAP_LEAF_SHIFT))
 #define PM_PAGEMAP_KIND_BITS 2                  /* an entry: kind, then extent units */
 #define PM_PAGEMAP_EXTENT_UNIT PM_SLOT_SIZE     /* large mappings are multiples of it */
+#define PM_SLOTMAP_LEAF_SHIFT 16                /* a leaf: 2^16 slots (1 GiB), 512 KiB */
+#define PM_SLOTMAP_LEAF_SIZE ((size_t)1 << PM_SLOTMAP_LEAF_SHIFT)
+#define PM_SLOTMAP_LEAF_MASK (PM_SLOTMAP_LEAF_SIZE - 1)
+#define PM_SLOTMAP_ROOT_SHIFT (PM_SLOT_SHIFT + PM_SLOTMAP_LEAF_SHIFT)
+#define PM_SLOTMAP_ROOT_SIZE ((size_t)1 << (PM_VA_BITS - PM_SLOTMAP_ROOT_SHIFT))   /* 2 MiB of bss */
 
 #define PM_EXTEND_BYTES 4096      /* carve free lists a page at a time (RSS) */
 #define PM_HOUSEKEEP_EVERY 64     /* slow-path calls between housekeeping */

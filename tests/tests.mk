@@ -78,7 +78,7 @@ PM_API_LINK = -no-install
 # ---- Unit tests --------------------------------------------------------------
 PM_UNIT_TESTS = tests/unit/sizeclass tests/unit/usable tests/unit/pool \
 	tests/unit/pagemap tests/unit/arena tests/unit/large tests/unit/align tests/unit/calloc \
-	tests/unit/realloc tests/unit/enomem tests/unit/adopt tests/unit/remote
+	tests/unit/realloc tests/unit/enomem tests/unit/adopt tests/unit/remote tests/unit/slotmap
 check_PROGRAMS += $(PM_UNIT_TESTS)
 TESTS += $(PM_UNIT_TESTS)
 PM_UNIT_BUILT = $(PM_UNIT_TESTS:=$(EXEEXT)) $(PM_UNIT_TESTS:=.$(OBJEXT))
@@ -96,6 +96,7 @@ tests_unit_realloc_LDADD = $(PM_UNIT_LIBS)
 tests_unit_enomem_LDADD = $(PM_UNIT_LIBS)
 tests_unit_adopt_LDADD = $(PM_UNIT_LIBS) -lpthread
 tests_unit_remote_LDADD = $(PM_UNIT_LIBS) -lpthread
+tests_unit_slotmap_LDADD = $(PM_UNIT_LIBS)
 
 # ---- API tests (link the shipped library; -no-install: real binaries) ------
 PM_API_TESTS = tests/api/basic tests/api/align tests/api/stats tests/api/sized
