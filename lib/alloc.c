@@ -37,20 +37,14 @@ PM_NOINLINE PM_COLD PM_NORETURN static void alloc_invalid(const char *what, cons
   pmi_fatal("invalid %s of %p (not the start of a block)", what, p);
 }
 
-/* pool, the pool of arena pointer p, after checking that p is a block of
- * a pool in use; aborts with a diagnostic for the operation `what`
- * otherwise.  Does not read the block. */
-static pm_pool_t *alloc_block_pool(pm_pool_t *pool, const void *p, const char *what) {
+/* pool, the pool of arena pointer p, after checking that p is a block of a
+ * pool in use and not free (for realloc and malloc_usable_size, which read
+ * or keep the block anyway); aborts with a diagnostic for the operation
+ * `what` otherwise. */
+static pm_pool_t *alloc_checked_pool(pm_pool_t *pool, const void *p, const char *what) {
   if (pm_atomic_load_acquire(&pool->heap) == NULL)
     alloc_invalid(what, p, PM_CHUNK_FOREIGN);
   if (!pmi_pool_is_block(pool, p)) alloc_invalid(what, p, PM_CHUNK_ARENA);
-  return pool;
-}
-
-/* The same, and p is not free: for realloc and malloc_usable_size, which
- * read or keep the block anyway. */
-static pm_pool_t *alloc_checked_pool(pm_pool_t *pool, const void *p, const char *what) {
-  alloc_block_pool(pool, p, what);
   uintptr_t canary = ((const pm_block_t *)p)->canary;
   if (canary == pmi_canary(p)) pmi_fatal("%s of freed block %p", what, p);
   return pool;

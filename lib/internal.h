@@ -182,10 +182,11 @@ PM_INLINE pm_pool_t *pmi_slotmap_slot(const void *p) {
   return pm_atomic_load_relaxed(&leaf[((uintptr_t)p >> PM_SLOT_SHIFT) & PM_SLOTMAP_LEAF_MASK]);
 }
 /* Points the entries of every slot of arena a at a's descriptors (after it
- * is mapped, before any pool of it escapes); false (ENOMEM) only when a
- * leaf could not be mapped. */
+ * is mapped, before any pool of it escapes; the caller holds the arena
+ * lock); false (ENOMEM) only when a leaf could not be mapped. */
 PM_INTERNAL bool pmi_slotmap_set_arena(pm_arena_t *a);
-/* Clears a's entries (before its range can be mapped again); never fails. */
+/* Clears a's entries (before its range can be mapped again; the caller
+ * holds the arena lock); never fails. */
 PM_INTERNAL void pmi_slotmap_clear_arena(const pm_arena_t *a);
 
 /* ---- arena.c: pools carved from arenas ----------------------------------- */

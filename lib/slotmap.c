@@ -6,8 +6,8 @@
  * the arena header then gives the slot's descriptor: two dependent loads,
  * a compare, and an address computation before the third load, 21
  * instructions of free's fast path.  This map answers the whole question at
- * once, one pointer per slot, in 14 (issue 8 §3; docs/design.md, "Finding
- * the pool"):
+ * once, one pointer per slot, in 14 (issue 8 §3; docs/design.md, "What the
+ * checks cost on the fast path"):
  *
  *   address: | root index (18 bits) | leaf index (16 bits) | offset (14 bits) |
  *   pmi_slotmap_root[root index] -> leaf (512 KiB of pointers, mapped on
@@ -34,15 +34,14 @@ pm_pool_t **pmi_slotmap_root[PM_SLOTMAP_ROOT_SIZE];
 
 #define SLOTMAP_LEAF_BYTES (PM_SLOTMAP_LEAF_SIZE * sizeof(pm_pool_t *))
 
-/* The leaf covering slot index s, mapped on first use; NULL + ENOMEM. */
+/* The leaf covering slot index s, mapped on first use; NULL + ENOMEM.
+ * Its only writers hold the arena lock, so no other thread can install the
+ * leaf meanwhile (pagemap.c's leaves, written from large.c too, need a CAS). */
 static pm_pool_t **slotmap_leaf(uintptr_t s) {
   pm_pool_t ***slot = &pmi_slotmap_root[s >> PM_SLOTMAP_LEAF_SHIFT];
-  pm_pool_t **leaf = pm_atomic_load_acquire(slot);
-  if (leaf != NULL) return leaf;
-  pm_pool_t **fresh = pmi_os_map(SLOTMAP_LEAF_BYTES, PM_PAGE_SIZE);
-  if (fresh == NULL) return NULL;
-  if (pm_atomic_cas_strong_acq_rel(slot, &leaf, fresh)) return fresh;
-  pmi_os_unmap(fresh, SLOTMAP_LEAF_BYTES);   /* another thread installed one */
+  pm_pool_t **leaf = pm_atomic_load_relaxed(slot);
+  if (leaf == NULL && (leaf = pmi_os_map(SLOTMAP_LEAF_BYTES, PM_PAGE_SIZE)) != NULL)
+    pm_atomic_store_release(slot, leaf);
   return leaf;
 }
 

@@ -77,6 +77,7 @@ TEST(leaves_are_mapped_on_demand_and_failure_is_clean) {
   pm_arena_t *far = (pm_arena_t *)((uintptr_t)1 << 41);   /* 2 TiB: nothing of ours */
   size_t root = (uintptr_t)far >> PM_SLOTMAP_ROOT_SHIFT;
   require_null(pmi_slotmap_root[root]);
+  pmi_arena_lock();                     /* the maps' writers' lock */
   pmi_os_fail_next(1);
   expect_false(pmi_slotmap_set_arena(far));
   pmi_os_fail_next(0);
@@ -88,5 +89,6 @@ TEST(leaves_are_mapped_on_demand_and_failure_is_clean) {
   pmi_slotmap_clear_arena(far);
   expect_null(pmi_slotmap_slot(far));
   expect_null(pmi_slotmap_slot((char *)far + PM_CHUNK_SIZE - 1));
+  pmi_arena_unlock();
 }
 
